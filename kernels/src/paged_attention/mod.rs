@@ -1,0 +1,7 @@
+//! paged_attention (being written).
+
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+
+/// The paged_attention op.
+pub trait PagedAttentionOp: crate::Backend {}
