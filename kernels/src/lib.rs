@@ -33,6 +33,7 @@
 //! `reference.rs`, `cpu.rs`, `cuda.rs` + a `.cu` file registered in [`cuda::SOURCES`], a parity
 //! property test in `tests/`, and a criterion bench in `benches/kernels/`.
 
+pub mod bandwidth;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -113,7 +113,7 @@ impl CudaBackend {
     }
 
     /// Copies `src` into the beginning of `dst` (device to device), e.g. for bandwidth references.
-    pub fn copy(&self, src: &CudaSlice<u8>, dst: &mut CudaSlice<u8>) -> Result<()> {
+    pub fn copy(&self, src: &CudaSlice<f32>, dst: &mut CudaSlice<f32>) -> Result<()> {
         self.stream
             .memcpy_dtod(src, dst)
             .map_err(driver_err("device-to-device copy"))

@@ -18,10 +18,12 @@
 //! logit is written; the CUDA backend cannot see it without a device round trip, so there the row
 //! becomes all `-inf` and the sampler reports the same error.
 
-pub(crate) mod cpu;
+mod cpu;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;
 pub mod reference;
+
+pub use cpu::apply as cpu_apply;
 
 use crate::device::Backend;
 use crate::error::{check_indices, check_len};

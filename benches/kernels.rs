@@ -1,0 +1,20 @@
+//! Kernel microbenchmarks: paged attention, sampling, logits mask, and the memory-bandwidth
+//! reference they are compared with (all in one binary, so one run gives the roofline).
+
+use criterion::{criterion_group, criterion_main};
+
+#[path = "kernels/bandwidth.rs"]
+mod bandwidth;
+#[path = "kernels/logits_mask.rs"]
+mod logits_mask;
+#[path = "kernels/paged_attention.rs"]
+mod paged_attention;
+#[path = "kernels/sampling.rs"]
+mod sampling;
+
+criterion_group! {
+    name = kernels;
+    config = dyno_benches::criterion_config();
+    targets = bandwidth::bench, paged_attention::bench, sampling::bench, logits_mask::bench
+}
+criterion_main!(kernels);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README: `bash ci/test.sh`). Installs what it needs.
+# Steps: fmt, clippy (CUDA code included), tests, NVRTC compile of every CUDA kernel for sm_90,
+# docs with warnings denied, a benchmark smoke run (each criterion bench once), crate boundaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "toolchain"
+rustup show active-toolchain
+rustup component list --installed 2>/dev/null | grep -E '^(rustfmt|clippy)' || rustup component add rustfmt clippy
+
+step "NVRTC from PyPI (for the sm_90 compile check; no GPU needed)"
+# 13.0.x matches the CUDA 13.0 driver (580) of the lent H100s: newer NVRTC emits PTX that driver cannot load.
+NVRTC_VERSION=13.0.88
+venv=.venv-ci
+if [ ! -x "$venv/bin/pip" ]; then python3 -m venv "$venv"; fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "nvidia-cuda-nvrtc==$NVRTC_VERSION"
+nvrtc_dir=$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')
+test -e "$nvrtc_dir/libnvrtc.so.13" || { echo "libnvrtc.so.13 not found under $nvrtc_dir"; exit 1; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --locked --workspace
+
+step "NVRTC: every kernel source compiles for sm_90"
+LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  cargo test --locked -p dyno-kernels --test nvrtc_compile -- --ignored --nocapture
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+
+step "benchmark smoke run (each bench executed once)"
+DYNO_BENCH_PROFILE=quick cargo bench --locked -p dyno-benches -- --test
+
+step "crate boundaries"
+ci/check-boundaries.sh
+
+step "all checks passed"

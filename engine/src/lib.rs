@@ -1,0 +1,1 @@
+//! dyno-engine: being written (KV cache block pool, prefix cache, scheduler).

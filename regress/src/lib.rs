@@ -1,0 +1,1 @@
+//! dyno-regress: being written (importers, judge, baselines, reports).
