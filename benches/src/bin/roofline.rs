@@ -112,7 +112,7 @@ fn main() {
     let mut rows = Vec::new();
     collect(&dir, &mut rows);
     if rows.is_empty() {
-        eoutln!(out, "no criterion results under {}: run `cargo bench -p dyno-benches --bench kernels` first", dir.display());
+        eprintln!("no criterion results under {}: run `cargo bench -p dyno-benches --bench kernels` first", dir.display());
         std::process::exit(2);
     }
     rows.sort_by(|a, b| a.id.cmp(&b.id));
