@@ -1,7 +1,7 @@
 //! Kernel microbenchmarks: paged attention, sampling, logits mask, and the memory-bandwidth
 //! reference they are compared with (all in one binary, so one run gives the roofline).
 
-use criterion::{criterion_group, criterion_main};
+use criterion::criterion_group;
 
 #[path = "kernels/bandwidth.rs"]
 mod bandwidth;
@@ -17,4 +17,16 @@ criterion_group! {
     config = dyno_benches::criterion_config();
     targets = bandwidth::bench, paged_attention::bench, sampling::bench, logits_mask::bench
 }
-criterion_main!(kernels);
+fn main() {
+    kernels();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    if !dyno_benches::smoke_only() {
+        let dir = dyno_benches::roofline::criterion_dir();
+        match dyno_benches::roofline::render(&dir) {
+            Some(table) => println!("\n{table}"),
+            None => eprintln!("no criterion results under {}", dir.display()),
+        }
+    }
+}

@@ -20,9 +20,16 @@ pub fn bench(c: &mut Criterion) {
     let cpu = CpuBackend::new();
     let label = cpu_label(&cpu);
     let mut g = c.benchmark_group("logits_mask");
-    let mut cases: Vec<(usize, usize, f64)> = vec![(1, 128_256, 0.5), (1, 128_256, 0.999), (1, 128_256, 0.001)];
+    let mut cases: Vec<(usize, usize, f64)> =
+        vec![(1, 128_256, 0.5), (1, 128_256, 0.999), (1, 128_256, 0.001)];
     if profile() == Profile::Full {
-        cases.extend([(1, 32_000, 0.5), (1, 151_936, 0.5), (8, 128_256, 0.5), (64, 128_256, 0.5), (256, 128_256, 0.5)]);
+        cases.extend([
+            (1, 32_000, 0.5),
+            (1, 151_936, 0.5),
+            (8, 128_256, 0.5),
+            (64, 128_256, 0.5),
+            (256, 128_256, 0.5),
+        ]);
     }
     for (rows, vocab, allowed) in cases {
         let mask = fixtures::random_mask(rows, vocab, allowed, 7);
@@ -36,7 +43,11 @@ pub fn bench(c: &mut Criterion) {
             })
             .collect();
         let logits = fixtures::normal_logits(rows * vocab, 3.0, 11);
-        let args = LogitsMaskArgs { num_rows: rows, vocab_size: vocab, rows: None };
+        let args = LogitsMaskArgs {
+            num_rows: rows,
+            vocab_size: vocab,
+            rows: None,
+        };
         g.throughput(Throughput::Bytes(least_bytes(&mask, vocab)));
         let shape = format!("b{rows}_v{vocab}_allowed{allowed}");
         let mut work = logits.clone();
@@ -44,7 +55,10 @@ pub fn bench(c: &mut Criterion) {
             // Masking is idempotent and its work depends only on the mask words, so every
             // iteration does the same loads and stores on the same (cache-resident) row, as on a
             // row the model just produced.
-            b.iter(|| cpu.apply_logits_mask(&mut work, &mask, &args).expect("valid mask"))
+            b.iter(|| {
+                cpu.apply_logits_mask(&mut work, &mask, &args)
+                    .expect("valid mask")
+            })
         });
     }
     g.finish();
@@ -62,7 +76,11 @@ fn bench_cuda(c: &mut Criterion, cuda: &dyno_kernels::cuda::CudaBackend) {
         let vocab = 128_256;
         let mask = fixtures::random_mask(rows, vocab, 0.5, 7);
         let logits = fixtures::normal_logits(rows * vocab, 3.0, 11);
-        let args = LogitsMaskArgs { num_rows: rows, vocab_size: vocab, rows: None };
+        let args = LogitsMaskArgs {
+            num_rows: rows,
+            vocab_size: vocab,
+            rows: None,
+        };
         let mut d_logits = cuda.upload(&logits).expect("upload");
         let d_mask = cuda.upload(&mask).expect("upload");
         g.throughput(Throughput::Bytes(least_bytes(&mask, vocab)));
@@ -72,7 +90,8 @@ fn bench_cuda(c: &mut Criterion, cuda: &dyno_kernels::cuda::CudaBackend) {
                 cuda.synchronize().expect("sync");
                 let start = Instant::now();
                 for _ in 0..iters {
-                    cuda.apply_logits_mask(&mut d_logits, &d_mask, &args).expect("launch");
+                    cuda.apply_logits_mask(&mut d_logits, &d_mask, &args)
+                        .expect("launch");
                 }
                 cuda.synchronize().expect("sync");
                 start.elapsed().max(Duration::from_nanos(1))

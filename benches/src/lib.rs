@@ -12,12 +12,13 @@
 //!
 //! # Usage
 //! ```text
-//! cargo bench -p dyno-benches --bench kernels                    # full run (< 10 min here)
-//! DYNO_BENCH_PROFILE=quick cargo bench -p dyno-benches --bench kernels
-//! cargo run -p dyno-benches --release --bin roofline              # table from the last run
+//! cargo bench -p dyno-benches --bench kernels -- --quick   # quick profile, ends with the roofline table
+//! cargo bench -p dyno-benches --bench kernels              # full run (< 10 min here)
+//! cargo run -p dyno-benches --release --bin roofline       # the table of the last run again
 //! ```
 
 pub mod fixtures;
+pub mod roofline;
 
 use std::time::Duration;
 
@@ -32,12 +33,21 @@ pub enum Profile {
     Full,
 }
 
-/// The profile chosen by `DYNO_BENCH_PROFILE` (`quick` | `full`, default `full`).
+/// The profile: `Quick` when the bench was given `--quick` or `--test` (criterion's own flags)
+/// or `DYNO_BENCH_PROFILE=quick`; `Full` otherwise.
 pub fn profile() -> Profile {
+    let quick_flag = std::env::args().any(|a| a == "--quick" || a == "--test");
     match std::env::var("DYNO_BENCH_PROFILE").as_deref() {
         Ok("quick") => Profile::Quick,
+        Ok("full") => Profile::Full,
+        _ if quick_flag => Profile::Quick,
         _ => Profile::Full,
     }
+}
+
+/// Whether this process only checks that benches run (`--test`, `--list`): no report then.
+pub fn smoke_only() -> bool {
+    std::env::args().any(|a| a == "--test" || a == "--list")
 }
 
 /// Criterion configured for the current [`profile`].

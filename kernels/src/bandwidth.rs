@@ -21,7 +21,10 @@ pub fn read(data: &[f32], threads: usize, isa: Isa) -> f32 {
             .chunks(chunk)
             .map(|c| s.spawn(move || read_chunk(c, isa)))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("probe thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("probe thread"))
+            .sum()
     })
 }
 
@@ -47,7 +50,11 @@ pub fn write(data: &mut [f32], value: f32, threads: usize) {
 
 /// Copies `src` into `dst` (equal lengths) using `threads` threads (≥ 1).
 pub fn copy(src: &[f32], dst: &mut [f32], threads: usize) {
-    assert_eq!(src.len(), dst.len(), "copy: source and destination lengths differ");
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "copy: source and destination lengths differ"
+    );
     let threads = threads.max(1);
     let chunk = src.len().div_ceil(threads).max(1);
     if threads == 1 {

@@ -1,7 +1,7 @@
 //! The CPU backend: buffers are `Vec`s; fast paths are picked once by run-time ISA detection.
 
-use crate::device::{Backend, Elem};
 use crate::Result;
+use crate::device::{Backend, Elem};
 
 /// Instruction-set level the CPU fast paths run at, detected once at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

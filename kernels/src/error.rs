@@ -51,7 +51,9 @@ pub enum KernelError {
         row: usize,
     },
     /// A CUDA device was asked for but cannot be used here.
-    #[error("CUDA is unavailable: {reason}; use the CPU backend or run on a machine with an NVIDIA driver")]
+    #[error(
+        "CUDA is unavailable: {reason}; use the CPU backend or run on a machine with an NVIDIA driver"
+    )]
     CudaUnavailable {
         /// Why (no driver library, no device, build without the `cuda` feature, ...).
         reason: String,

@@ -17,13 +17,21 @@ fn every_kernel_source_compiles_for_sm90() {
         match compile_ptx(source, "compute_90") {
             Ok(ptx) => {
                 let text = ptx.to_src();
-                assert!(text.contains(".target sm_90"), "{}: unexpected PTX target", source.name);
+                assert!(
+                    text.contains(".target sm_90"),
+                    "{}: unexpected PTX target",
+                    source.name
+                );
                 println!("{}: {} bytes of PTX", source.name, text.len());
             }
             Err(e) => failures.push(e.to_string()),
         }
     }
-    assert!(failures.is_empty(), "kernel sources failed to compile:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "kernel sources failed to compile:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -32,6 +40,9 @@ fn asking_for_cuda_without_a_device_is_an_error_not_a_panic() {
         return; // a machine with a driver is tested by ci/gpu-check.sh instead
     }
     let err = dyno_kernels::Device::cuda(0).unwrap_err();
-    assert!(matches!(err, dyno_kernels::KernelError::CudaUnavailable { .. }), "{err}");
+    assert!(
+        matches!(err, dyno_kernels::KernelError::CudaUnavailable { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("libcuda"), "{err}");
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream};
 
-pub use module_cache::{KernelSource, SOURCES, compile_ptx};
 use module_cache::ModuleCache;
+pub use module_cache::{KernelSource, SOURCES, compile_ptx};
 
 use crate::device::{Backend, Elem};
 use crate::{KernelError, Result};
@@ -36,7 +36,9 @@ impl std::fmt::Debug for CudaBackend {
     }
 }
 
-pub(crate) fn driver_err(context: &'static str) -> impl FnOnce(cudarc::driver::DriverError) -> KernelError {
+pub(crate) fn driver_err(
+    context: &'static str,
+) -> impl FnOnce(cudarc::driver::DriverError) -> KernelError {
     move |e| KernelError::Cuda {
         context,
         message: e.to_string(),
@@ -105,7 +107,11 @@ impl CudaBackend {
     }
 
     /// A kernel function from one of the embedded sources, compiling the source on first use.
-    pub(crate) fn function(&self, source: &'static KernelSource, name: &str) -> Result<CudaFunction> {
+    pub(crate) fn function(
+        &self,
+        source: &'static KernelSource,
+        name: &str,
+    ) -> Result<CudaFunction> {
         let module = self.modules.get_or_compile(&self.ctx, source, self.arch)?;
         module
             .load_function(name)

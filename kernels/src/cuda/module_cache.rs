@@ -61,7 +61,9 @@ impl ModuleCache {
             return Ok(m.clone());
         }
         let ptx = compile_ptx(source, arch)?;
-        let module = ctx.load_module(ptx).map_err(super::driver_err("loading a PTX module"))?;
+        let module = ctx
+            .load_module(ptx)
+            .map_err(super::driver_err("loading a PTX module"))?;
         map.insert(source.name, module.clone());
         Ok(module)
     }

@@ -41,7 +41,9 @@ pub fn apply(isa: Isa, logits: &mut [f32], mask: &[u32], args: &LogitsMaskArgs<'
             .par_chunks_mut(vocab * ROWS_PER_TASK)
             .zip(mask.par_chunks(words * ROWS_PER_TASK))
             .for_each(|(l, m)| {
-                l.chunks_mut(vocab).zip(m.chunks(words)).for_each(|(l, m)| row_fn(l, m))
+                l.chunks_mut(vocab)
+                    .zip(m.chunks(words))
+                    .for_each(|(l, m)| row_fn(l, m))
             }),
         None => logits
             .chunks_mut(vocab)
@@ -53,9 +55,14 @@ pub fn apply(isa: Isa, logits: &mut [f32], mask: &[u32], args: &LogitsMaskArgs<'
             for (i, &r) in rows.iter().enumerate() {
                 slots[r as usize] = Some(&mask[i * words..(i + 1) * words]);
             }
-            let work = logits.chunks_mut(vocab).zip(slots).filter_map(|(l, m)| m.map(|m| (l, m)));
+            let work = logits
+                .chunks_mut(vocab)
+                .zip(slots)
+                .filter_map(|(l, m)| m.map(|m| (l, m)));
             if rows.len() >= PARALLEL_MIN_ROWS {
-                work.collect::<Vec<_>>().into_par_iter().for_each(|(l, m)| row_fn(l, m));
+                work.collect::<Vec<_>>()
+                    .into_par_iter()
+                    .for_each(|(l, m)| row_fn(l, m));
             } else {
                 work.for_each(|(l, m)| row_fn(l, m));
             }

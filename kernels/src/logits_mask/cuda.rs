@@ -29,7 +29,11 @@ impl LogitsMaskOp for CudaBackend {
             return Ok(());
         }
         let func = self.function(&SOURCE, "apply_logits_mask_f32")?;
-        let rows_dev = args.rows.map(|r| self.stream().clone_htod(r)).transpose().map_err(driver_err("uploading rows"))?;
+        let rows_dev = args
+            .rows
+            .map(|r| self.stream().clone_htod(r))
+            .transpose()
+            .map_err(driver_err("uploading rows"))?;
         let cfg = LaunchConfig {
             grid_dim: (blocks_for(words, THREADS), mask_rows as u32, 1),
             block_dim: (THREADS as u32, 1, 1),

@@ -80,7 +80,9 @@ impl LogitsMaskArgs<'_> {
                     return Err(KernelError::invalid(
                         OP,
                         "rows",
-                        format!("row {r} appears twice (again at position {i}); each logits row takes at most one mask"),
+                        format!(
+                            "row {r} appears twice (again at position {i}); each logits row takes at most one mask"
+                        ),
                     ));
                 }
             }
@@ -98,7 +100,11 @@ impl LogitsMaskArgs<'_> {
 pub(crate) fn first_empty_row(mask: &[u32], vocab_size: usize) -> Option<usize> {
     let words = words_per_row(vocab_size);
     let tail_bits = vocab_size % 32;
-    let last_mask = if tail_bits == 0 { u32::MAX } else { (1u32 << tail_bits) - 1 };
+    let last_mask = if tail_bits == 0 {
+        u32::MAX
+    } else {
+        (1u32 << tail_bits) - 1
+    };
     mask.chunks_exact(words).position(|row| {
         let (last, body) = row.split_last().expect("words ≥ 1");
         body.iter().all(|&w| w == 0) && last & last_mask == 0

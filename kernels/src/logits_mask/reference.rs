@@ -4,7 +4,11 @@ use super::{LogitsMaskArgs, first_empty_row, words_per_row};
 use crate::{KernelError, Result};
 
 /// Reference logits mask over host slices (validates first).
-pub fn apply_logits_mask(logits: &mut [f32], mask: &[u32], args: &LogitsMaskArgs<'_>) -> Result<()> {
+pub fn apply_logits_mask(
+    logits: &mut [f32],
+    mask: &[u32],
+    args: &LogitsMaskArgs<'_>,
+) -> Result<()> {
     args.validate(logits.len(), mask.len())?;
     if let Some(row) = first_empty_row(mask, args.vocab_size) {
         return Err(KernelError::NothingAllowed {

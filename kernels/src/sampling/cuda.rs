@@ -1,4 +1,7 @@
 //! CUDA sampling.
 use crate::cuda::KernelSource;
 /// The embedded kernel source.
-pub static SOURCE: KernelSource = KernelSource { name: "sampling.cu", code: include_str!("sampling.cu") };
+pub static SOURCE: KernelSource = KernelSource {
+    name: "sampling.cu",
+    code: include_str!("sampling.cu"),
+};
