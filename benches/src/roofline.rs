@@ -166,7 +166,7 @@ pub fn criterion_dir() -> PathBuf {
 pub fn render(dir: &Path) -> Option<String> {
     let mut out = String::new();
     let mut rows = Vec::new();
-    collect(&dir, &mut rows);
+    collect(dir, &mut rows);
     if rows.is_empty() {
         return None;
     }

@@ -1,6 +1,6 @@
 //! Memory-bandwidth probes: the machine limit every kernel is compared with.
 //!
-//! [`read`] streams a buffer once and sums it (the cheapest possible full read); [`write`]
+//! [`read`] streams a buffer once and sums it (the cheapest possible full read); [`write()`]
 //! fills one; [`copy`] streams one buffer into another. Both split the buffer across `threads` scoped threads
 //! (contiguous chunks) and use AVX-512 when the CPU has it, like the kernels they are compared
 //! with. Use buffers far larger than the last-level cache to measure DRAM; benches and

@@ -81,7 +81,7 @@ fn rows_without_mask_are_untouched() {
     let cpu = CpuBackend::new();
     let vocab = 70; // not a multiple of 32
     let mut logits = cpu.upload(&vec![1.0f32; 3 * vocab]).unwrap();
-    let mask = cpu.upload(&vec![0b10u32, 0, 0]).unwrap(); // allow token 1 only
+    let mask = cpu.upload(&[0b10u32, 0, 0]).unwrap(); // allow token 1 only
     let args = LogitsMaskArgs {
         num_rows: 3,
         vocab_size: vocab,
