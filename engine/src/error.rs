@@ -124,6 +124,80 @@ pub enum EngineError {
         /// Which of its `n` samples.
         sample_index: u32,
     },
+    /// A model or tokenizer file that is missing, unreadable or corrupt.
+    #[error("{path}: {reason}")]
+    ModelFile {
+        /// The file (or directory).
+        path: String,
+        /// What is wrong with it, and how to fix it where known.
+        reason: String,
+    },
+    /// A `config.json` naming an architecture this engine does not run.
+    #[error(
+        "unsupported model architecture {architecture:?}; supported: LlamaForCausalLM, \
+         MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"
+    )]
+    UnsupportedArchitecture {
+        /// The `architectures[0]` (or `model_type`) value.
+        architecture: String,
+    },
+    /// A model configuration value out of range.
+    #[error("model config: {field} {reason}")]
+    InvalidModelConfig {
+        /// The `config.json` key.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A prompt (plus the tokens to generate) longer than the model's context.
+    #[error(
+        "prompt of {prompt_len} tokens plus {max_new_tokens} new tokens exceeds the model's \
+         context of {max_model_len} tokens; shorten the prompt or generate fewer tokens"
+    )]
+    ContextTooLong {
+        /// Prompt tokens.
+        prompt_len: usize,
+        /// Tokens requested.
+        max_new_tokens: usize,
+        /// The model's context length.
+        max_model_len: usize,
+    },
+    /// A tokenizer failure (encoding or decoding).
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A failure inside the model forward (kernel or tensor library), with its message.
+    #[error("model forward: {0}")]
+    Forward(String),
+}
+
+impl EngineError {
+    /// [`EngineError::ModelFile`] for `path`.
+    pub fn model_file(path: impl AsRef<std::path::Path>, reason: impl std::fmt::Display) -> Self {
+        Self::ModelFile {
+            path: path.as_ref().display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// [`EngineError::InvalidModelConfig`].
+    pub fn invalid_config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidModelConfig {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<dyno_kernels::KernelError> for EngineError {
+    fn from(e: dyno_kernels::KernelError) -> Self {
+        Self::Forward(e.to_string())
+    }
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(e: candle_core::Error) -> Self {
+        Self::Forward(e.to_string())
+    }
 }
 
 /// `Result` with [`EngineError`] as the default error.

@@ -60,8 +60,10 @@
 pub mod config;
 pub mod error;
 pub mod kv_cache;
+pub mod model;
 pub mod request;
 pub mod scheduler;
+pub mod tokenizer;
 
 pub use config::{ChunkedPrefill, SchedulerConfig, SchedulerOptions, SchedulingPolicy};
 pub use error::{EngineError, Result};
@@ -69,5 +71,10 @@ pub use kv_cache::{
     BlockId, ExtraKeys, KvBlocks, KvCacheConfig, KvCacheManager, KvShape, PrefixCacheStats,
     PrefixCaching, TokenId,
 };
+pub use model::{
+    BatchInput, GenerateOptions, Generation, KvCache, KvDtype, LlamaModel, LoadFormat, LoadOptions,
+    LoadedModel, Logits, Model, ModelConfig, generate_greedy, generate_greedy_tokens, load_model,
+};
 pub use request::{EngineRequest, FinishReason, RequestId, SamplingParams, SeqId};
 pub use scheduler::{RequestOutput, SampledTokens, ScheduledSeq, Scheduler, SchedulerOutput};
+pub use tokenizer::{IncrementalDecoder, Tokenizer};
