@@ -50,10 +50,11 @@ pub fn smoke_only() -> bool {
     std::env::args().any(|a| a == "--test" || a == "--list")
 }
 
-/// Criterion configured for the current [`profile`].
+/// Criterion configured for the current [`profile`]; command-line flags (`--warm-up-time`,
+/// `--measurement-time`, `--sample-size`, ...) are applied last, so they win.
 pub fn criterion_config() -> Criterion {
-    let c = Criterion::default().configure_from_args();
-    match profile() {
+    let c = Criterion::default();
+    let c = match profile() {
         Profile::Quick => c
             .warm_up_time(Duration::from_millis(200))
             .measurement_time(Duration::from_millis(600))
@@ -62,7 +63,8 @@ pub fn criterion_config() -> Criterion {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2))
             .sample_size(30),
-    }
+    };
+    c.configure_from_args()
 }
 
 /// The stable benchmark ID `{backend}/{op}/{dtype}/{shape}`.

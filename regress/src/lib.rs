@@ -38,6 +38,8 @@
 //! - [`Baseline`], [`baseline::update`], [`baseline::read_history`]:
 //!   `baselines/<profile-key>/<suite>.json` and its history.
 //! - [`Report`]: JSON and markdown.
+//! - [`calibrate::replay`]: replays the rule (and criterion's) on recorded A/A, A/A′ and
+//!   injected-slowdown blocks to measure false-fail rate and power.
 //!
 //! # Usage
 //! ```
@@ -63,6 +65,7 @@
 //! ```
 
 pub mod baseline;
+pub mod calibrate;
 mod comparison;
 mod config;
 mod counters;

@@ -1,0 +1,264 @@
+//! Command-line arguments (clap derive), grouped by concern. Each `*Args` struct is converted
+//! once into what the libraries take, in the command that owns it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dyno: LLM inference kernels, engine and their benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "dyno", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v: info from libraries too, -vv: debug). `DYNO_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The performance regression gate (exit 0 pass, 1 regression, 2 error, 3 inconclusive).
+    Regress(RegressArgs),
+}
+
+/// `dyno regress`.
+#[derive(Debug, Args)]
+pub struct RegressArgs {
+    /// Which gate command.
+    #[command(subcommand)]
+    pub command: RegressCommand,
+}
+
+/// `dyno regress <command>`.
+#[derive(Debug, Subcommand)]
+pub enum RegressCommand {
+    /// Build two revisions, measure them in interleaved blocks and judge (the PR gate).
+    Run(RunArgs),
+    /// Judge data measured elsewhere: paired CSV, two run records or two criterion trees.
+    Check(CheckArgs),
+    /// Show or update the committed per-machine baselines.
+    Baseline(BaselineArgs),
+    /// Measure this machine's false-fail rate and power (A/A, A/A′, injected slowdowns).
+    Calibrate(CalibrateArgs),
+}
+
+/// The decision rule's knobs (defaults of issue 5 §2).
+#[derive(Debug, Clone, Args)]
+pub struct JudgeArgs {
+    /// Benjamini–Hochberg false discovery rate across the run's benchmarks.
+    #[arg(long, default_value_t = 0.01)]
+    pub q: f64,
+    /// Smallest practical threshold τ, as a fraction (0.01 = 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    pub tau_floor: f64,
+    /// Committed baselines (calibrated noise per benchmark sets τ = max(τ floor, 2 σ)).
+    #[arg(long, default_value = "baselines")]
+    pub baselines: PathBuf,
+    /// A benchmark measured on one side only makes the run inconclusive (default: a `missing` row).
+    #[arg(long)]
+    pub strict_missing: bool,
+}
+
+/// Where reports go besides stdout.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write the JSON report here (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the markdown report here (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Do not append the markdown report to `$GITHUB_STEP_SUMMARY` even when it is set.
+    #[arg(long)]
+    pub no_step_summary: bool,
+}
+
+/// `dyno regress run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Base revision (e.g. the merge base), or `WORKTREE` for the current checkout as it is.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// Head revision (e.g. `HEAD`), or `WORKTREE` for the current checkout as it is.
+    #[arg(long, value_name = "REF")]
+    pub head: String,
+    /// Criterion filter (a regex on benchmark ids); default: every benchmark of the suite.
+    #[arg(long, value_name = "FILTER")]
+    pub bench: Option<String>,
+    /// Bench binary of `dyno-benches` to run: `kernels` (the kernels suite) or `gate` (fast).
+    #[arg(long, default_value = "kernels")]
+    pub suite: String,
+    /// Stage-1 (screening) blocks; stage 2 re-measures suspects with enough fresh blocks.
+    #[arg(long, default_value_t = 8)]
+    pub blocks: u32,
+    /// Short criterion timings per process (0.1 s warm-up, 0.3 s measurement).
+    #[arg(long)]
+    pub quick: bool,
+    /// Criterion warm-up time per benchmark and process, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub warm_up_time: Option<f64>,
+    /// Criterion measurement time per benchmark and process, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub measurement_time: Option<f64>,
+    /// Sentinel benchmark id (same-binary A-vs-A control); default: the first benchmark.
+    #[arg(long, value_name = "ID")]
+    pub sentinel: Option<String>,
+    /// Seed of the block order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the worktrees and bench scratch live (kept between runs, so checkouts rewrite only
+    /// changed files); default `<repo>/target/dyno-regress`.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cargo target directory shared by both revisions (dependencies compile once and stay
+    /// compiled); default: the workspace's own `target/`.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Also write the raw block data as a dyno run record (input of `check --records`,
+    /// `baseline update --from`).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// Decision rule.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Report files.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `dyno regress check`: exactly one input.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(false)))]
+pub struct CheckArgs {
+    /// Paired blocks as `benchmark,side,block,value[,metric]` CSV.
+    #[arg(long, value_name = "FILE", group = "input")]
+    pub csv: Option<PathBuf>,
+    /// Two dyno run records, base then head (or one A/B record).
+    #[arg(long, value_name = "FILE", num_args = 1..=2, group = "input")]
+    pub records: Vec<PathBuf>,
+    /// Two criterion output trees, base then head. Each is one block, or holds one tree per
+    /// block in `block-<n>/` subdirectories.
+    #[arg(long, value_names = ["BASE_DIR", "HEAD_DIR"], num_args = 2, group = "input")]
+    pub criterion: Vec<PathBuf>,
+    /// Criterion slot to read (`new`, or a `--save-baseline` name).
+    #[arg(long, default_value = "new")]
+    pub slot: String,
+    /// Suite of the data: its baseline supplies the calibrated noise.
+    #[arg(long)]
+    pub suite: Option<String>,
+    /// Decision rule.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Report files.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `dyno regress baseline`.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Which baseline command.
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+/// `dyno regress baseline <command>`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Record a baseline from a run record (and, with `--tag`, a release in the history).
+    Update(BaselineUpdateArgs),
+    /// Print this machine's profile and its baseline.
+    Show(BaselineShowArgs),
+}
+
+/// `dyno regress baseline update`.
+#[derive(Debug, Args)]
+pub struct BaselineUpdateArgs {
+    /// A dyno run record (single revision, or the head side of an A/B record).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Release tag to record, e.g. `v0.3.0`.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// A calibration file (`dyno regress calibrate --out`): its A/A′ noise sets τ per benchmark.
+    #[arg(long, value_name = "FILE")]
+    pub noise: Option<PathBuf>,
+    /// Baselines directory.
+    #[arg(long, default_value = "baselines")]
+    pub baselines: PathBuf,
+    /// Record it even if the record's machine profile is not this machine's.
+    #[arg(long)]
+    pub allow_other_machine: bool,
+}
+
+/// `dyno regress baseline show`.
+#[derive(Debug, Args)]
+pub struct BaselineShowArgs {
+    /// Suite.
+    #[arg(long, default_value = "kernels")]
+    pub suite: String,
+    /// Baselines directory.
+    #[arg(long, default_value = "baselines")]
+    pub baselines: PathBuf,
+}
+
+/// `dyno regress calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Blocks to record (each block runs every condition once, in random order).
+    #[arg(long, default_value_t = 48)]
+    pub blocks: u32,
+    /// A short run (12 blocks, short timings): checks the machinery, not the numbers.
+    #[arg(long)]
+    pub quick: bool,
+    /// Criterion filter on the `gate` suite's benchmark ids.
+    #[arg(long, value_name = "FILTER")]
+    pub bench: Option<String>,
+    /// Injected slowdowns (run-time knob), as fractions.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.01, 0.02, 0.05, 0.10])]
+    pub slowdowns: Vec<f64>,
+    /// Slowdown compiled into a second build (compile-time constant); 0 to skip that build.
+    #[arg(long, default_value_t = 0.02)]
+    pub compiled_slowdown: f64,
+    /// Synthetic family size for the per-PR rates (benchmarks resampled from the recorded ones).
+    #[arg(long, default_value_t = 50)]
+    pub family: usize,
+    /// Replications of the replay.
+    #[arg(long, default_value_t = 400)]
+    pub replications: usize,
+    /// Stage-1 blocks of the replayed gate.
+    #[arg(long, default_value_t = 8)]
+    pub screen_blocks: usize,
+    /// Seed of block order and replay.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Re-analyse a raw file written earlier instead of measuring.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// Raw block data (JSON) goes here.
+    #[arg(long, default_value = "target/dyno-calibrate/raw.json")]
+    pub out: PathBuf,
+    /// The markdown table goes here.
+    #[arg(long, default_value = "target/dyno-calibrate/table.md")]
+    pub table: PathBuf,
+    /// Work directory (copies, scratch); default `<repo>/target/dyno-regress`.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cargo target directory; default: the workspace's own `target/`.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Decision rule.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}

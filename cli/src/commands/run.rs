@@ -1,0 +1,296 @@
+//! `dyno regress run`: build base and head, measure them in interleaved blocks (fresh processes,
+//! ABBA order, a same-binary sentinel in every block), screen, confirm the suspects on fresh
+//! blocks, report.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use dyno_regress::{
+    Comparison, JudgeConfig, Observation, Report, ReportContext, SENTINEL_PREFIX, ScreenConfig,
+    confirm, screen,
+};
+use dyno_stats::record::{
+    GitInfo, HealthRecord, RunRecord, SCHEMA_VERSION, SampleSeries, Side, Unit,
+};
+
+use crate::args::RunArgs;
+use crate::bench_process::{BenchBinary, Filter, Timings, exact_any};
+use crate::commands::judge_config;
+use crate::git::{self, Checkout};
+use crate::health::CpuTimes;
+use crate::schedule::{Slot, abba};
+use crate::{compile, machine, output};
+
+/// Raw measurements of one stage.
+struct Stage {
+    observations: Vec<Observation>,
+    samples: Vec<SampleSeries>,
+    health: HealthRecord,
+}
+
+/// What a stage measures.
+struct Plan<'a> {
+    base: &'a BenchBinary,
+    head: &'a BenchBinary,
+    filter: Filter,
+    sentinel: Option<&'a str>,
+    timings: Timings,
+    scratch: &'a Path,
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(args: RunArgs) -> Result<i32> {
+    let started = Instant::now();
+    if args.blocks < 2 {
+        bail!(
+            "--blocks {} is too few; use at least 6 (8 by default)",
+            args.blocks
+        );
+    }
+    let (repo, root) = git::open()?;
+    let work = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("dyno-regress"));
+    let work = std::path::absolute(&work)?;
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let target = args
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(Into::into))
+        .unwrap_or_else(|| root.join("target"));
+    let target = std::path::absolute(&target)?;
+    let profile = machine::profile()?;
+    let (config, remark) = judge_config(&args.judge, &profile, Some(&args.suite))?;
+
+    let base_co = git::checkout(&repo, &args.base, &work, "base")?;
+    let head_co = git::checkout(&repo, &args.head, &work, "head")?;
+    let same = base_co.commit == head_co.commit && !base_co.dirty && !head_co.dirty;
+    let base_exe = compile::bench_binary(&base_co.dir, &target, &args.suite, &[])?;
+    let base_exe = compile::keep(
+        &base_exe,
+        &work.join("bin"),
+        &format!("{}-base", args.suite),
+    )?;
+    let head_exe = if same {
+        base_exe.clone()
+    } else {
+        let exe = compile::bench_binary(&head_co.dir, &target, &args.suite, &[])?;
+        compile::keep(&exe, &work.join("bin"), &format!("{}-head", args.suite))?
+    };
+    let built = started.elapsed();
+    tracing::info!(seconds = built.as_secs_f64(), "built both revisions");
+    let base = BenchBinary {
+        exe: base_exe,
+        env: Vec::new(),
+    };
+    let head = BenchBinary {
+        exe: head_exe,
+        env: Vec::new(),
+    };
+    let scratch = work.join("criterion");
+    let filter = Filter::Regex(args.bench.clone());
+    let base_ids = base.list(&filter, &scratch.join("list"))?;
+    let head_ids = head.list(&filter, &scratch.join("list"))?;
+    if base_ids.is_empty() && head_ids.is_empty() {
+        bail!(
+            "no benchmark of suite `{}` matches {:?} on either side; list them with \
+             `cargo bench -p dyno-benches --bench {} -- --list`",
+            args.suite,
+            args.bench.as_deref().unwrap_or(""),
+            args.suite
+        );
+    }
+    let sentinel = match &args.sentinel {
+        Some(id) if base_ids.contains(id) => Some(id.clone()),
+        Some(id) => bail!("sentinel `{id}` is not a benchmark of the base build"),
+        None => base_ids.iter().find(|id| head_ids.contains(id)).cloned(),
+    };
+    let timings = if args.quick {
+        Timings {
+            warm_up_s: Some(args.warm_up_time.unwrap_or(0.1)),
+            measurement_s: Some(args.measurement_time.unwrap_or(0.3)),
+        }
+    } else {
+        Timings {
+            warm_up_s: args.warm_up_time,
+            measurement_s: args.measurement_time,
+        }
+    };
+    let plan = Plan {
+        base: &base,
+        head: &head,
+        filter,
+        sentinel: sentinel.as_deref(),
+        timings,
+        scratch: &scratch,
+    };
+
+    tracing::info!(
+        blocks = args.blocks,
+        benchmarks = base_ids.len().max(head_ids.len()),
+        "stage 1: screening"
+    );
+    let stage1 = measure(&plan, 0, args.blocks, args.seed)?;
+    let cmp1 = Comparison::from_observations(&stage1.observations, stage1.health.clone())?;
+    let screening = screen(&cmp1, &config, &ScreenConfig::default())?;
+    let mut samples = stage1.samples;
+    let mut judgement = if screening.suspects.is_empty() {
+        screening.judgement
+    } else {
+        let k2 = stage2_blocks(&config, screening.suspects.len(), args.blocks);
+        tracing::info!(suspects = ?screening.suspects, blocks = k2, "stage 2: confirming");
+        let plan2 = Plan {
+            filter: Filter::Regex(Some(exact_any(&screening.suspects))),
+            ..plan
+        };
+        let stage2 = measure(&plan2, args.blocks, k2, args.seed.wrapping_add(1))?;
+        let cmp2 = Comparison::from_observations(&stage2.observations, stage2.health)?;
+        samples.extend(stage2.samples);
+        confirm(&screening, &cmp2, &config)?
+    };
+    judgement.notes.push(remark);
+    if same {
+        judgement.notes.push(format!(
+            "base and head are the same commit ({}): one build measured on both sides (an A/A run)",
+            git::short(&base_co.commit)
+        ));
+    }
+    judgement.notes.push(format!(
+        "wall time {:.0} s (builds {:.0} s); seed {}",
+        started.elapsed().as_secs_f64(),
+        built.as_secs_f64(),
+        args.seed
+    ));
+    if let Some(path) = &args.record {
+        let record = run_record(&args, &profile, &head_co, samples, &judgement.environment)?;
+        output::write_file(path, &serde_json::to_vec_pretty(&record)?)?;
+    }
+    let context = ReportContext {
+        title: "dyno regress run".into(),
+        suite: Some(args.suite.clone()),
+        base: Some(describe(&base_co)),
+        head: Some(describe(&head_co)),
+        profile: Some(profile.key()),
+    };
+    output::emit(&Report::new(judgement, context), &args.output)
+}
+
+/// Fresh blocks for the suspects: enough for the smaller family to reach `q`, and never fewer
+/// than stage 1 had.
+fn stage2_blocks(config: &JudgeConfig, suspects: usize, stage1: u32) -> u32 {
+    (config.min_blocks(suspects) as u32 + 1).max(stage1)
+}
+
+fn describe(c: &Checkout) -> String {
+    let dirty = if c.dirty {
+        " + uncommitted changes"
+    } else {
+        ""
+    };
+    format!("{} ({}{dirty})", c.spec, git::short(&c.commit))
+}
+
+/// Measures blocks `first..first + count`: per block, base and head over every selected
+/// benchmark and two base-build processes of the sentinel, in ABBA order.
+fn measure(plan: &Plan<'_>, first: u32, count: u32, seed: u64) -> Result<Stage> {
+    let before = CpuTimes::read();
+    let mut observations = Vec::new();
+    let mut samples = Vec::new();
+    let order = abba(count, seed, plan.sentinel.is_some());
+    for (k, slots) in order.iter().enumerate() {
+        let block = first + k as u32;
+        let block_start = Instant::now();
+        for slot in slots {
+            let (binary, filter, side, sentinel) = match slot {
+                Slot::Base => (plan.base, plan.filter.clone(), Side::Base, false),
+                Slot::Head => (plan.head, plan.filter.clone(), Side::Head, false),
+                Slot::SentinelA | Slot::SentinelB => {
+                    let id = plan.sentinel.expect("sentinel slots only with a sentinel");
+                    let side = if *slot == Slot::SentinelA {
+                        Side::Base
+                    } else {
+                        Side::Head
+                    };
+                    (plan.base, Filter::Exact(id.to_string()), side, true)
+                }
+            };
+            let home = plan.scratch.join(format!("block-{block}-{slot:?}"));
+            let results = binary.measure(&filter, plan.timings, &home)?;
+            for b in results {
+                let id = if sentinel {
+                    format!("{SENTINEL_PREFIX}{}", b.id)
+                } else {
+                    b.id.clone()
+                };
+                observations.push(Observation::time_ns(&id, side, block, b.block_time_ns()));
+                samples.push(SampleSeries {
+                    benchmark: id,
+                    metric: "time".into(),
+                    unit: Unit::Ns,
+                    side: Some(side),
+                    block: Some(block),
+                    values: b.per_iteration_ns,
+                });
+            }
+            let _ = std::fs::remove_dir_all(&home);
+        }
+        tracing::info!(
+            block,
+            seconds = block_start.elapsed().as_secs_f64(),
+            "block done"
+        );
+    }
+    let steal = match (before, CpuTimes::read()) {
+        (Some(a), Some(b)) => a.steal_fraction(&b),
+        _ => None,
+    };
+    Ok(Stage {
+        observations,
+        samples,
+        health: HealthRecord {
+            steal_time_fraction: steal,
+            flags: Vec::new(),
+        },
+    })
+}
+
+fn run_record(
+    args: &RunArgs,
+    profile: &dyno_stats::record::MachineProfile,
+    head: &Checkout,
+    samples: Vec<SampleSeries>,
+    env: &dyno_regress::Environment,
+) -> Result<RunRecord> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(RunRecord {
+        schema_version: SCHEMA_VERSION,
+        suite: args.suite.clone(),
+        id: format!("regress-run-{now}-{}", git::short(&head.commit)),
+        created_unix_s: now,
+        machine: profile.clone(),
+        git: GitInfo {
+            commit: head.commit.clone(),
+            dirty: head.dirty,
+            branch: None,
+            describe: None,
+        },
+        config: serde_json::json!({
+            "command": "regress run",
+            "base": args.base,
+            "head": args.head,
+            "bench": args.bench,
+            "blocks": args.blocks,
+            "quick": args.quick,
+        }),
+        seed: args.seed,
+        health: HealthRecord {
+            steal_time_fraction: env.steal_time_fraction,
+            flags: env.flags.clone(),
+        },
+        samples,
+    })
+}
