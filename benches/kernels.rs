@@ -18,13 +18,14 @@ criterion_group! {
     targets = bandwidth::bench, paged_attention::bench, sampling::bench, logits_mask::bench
 }
 fn main() {
+    let started = std::time::SystemTime::now();
     kernels();
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
     if !dyno_benches::smoke_only() {
         let dir = dyno_benches::roofline::criterion_dir();
-        match dyno_benches::roofline::render(&dir) {
+        match dyno_benches::roofline::render(&dir, Some(started)) {
             Some(table) => println!("\n{table}"),
             None => eprintln!("no criterion results under {}", dir.display()),
         }

@@ -21,6 +21,8 @@ struct Row {
     id: String,
     median_ns: f64,
     bytes: Option<u64>,
+    /// When criterion wrote the estimate: references come from the newest run, not the best one.
+    written: std::time::SystemTime,
 }
 
 impl Row {
@@ -113,11 +115,17 @@ fn collect(dir: &Path, out: &mut Vec<Row>) {
             // Criterion prefixes the group name; our IDs already carry the op.
             let id = id.split_once('/').map_or(id, |(_, rest)| rest).to_owned();
             let median_ns = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-            let bytes = bench["throughput"]["Bytes"].as_u64();
+            let Some(bytes) = bench["throughput"]["Bytes"].as_u64() else {
+                continue; // element-rate benches (engine components) have no roofline
+            };
+            let written = std::fs::metadata(path.join("estimates.json"))
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             out.push(Row {
                 id,
                 median_ns,
-                bytes,
+                bytes: Some(bytes),
+                written,
             });
         } else {
             collect(&path, out);
@@ -162,20 +170,25 @@ pub fn criterion_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
 }
 
-/// Renders the markdown table for the criterion results under `dir`; `None` when there are none.
-pub fn render(dir: &Path) -> Option<String> {
+/// Renders the markdown table for the criterion results under `dir` written at or after `since`
+/// (`None`: every result); `None` when there are none.
+pub fn render(dir: &Path, since: Option<std::time::SystemTime>) -> Option<String> {
     let mut out = String::new();
     let mut rows = Vec::new();
     collect(dir, &mut rows);
+    if let Some(since) = since {
+        rows.retain(|r| r.written >= since);
+    }
     if rows.is_empty() {
         return None;
     }
     rows.sort_by(|a, b| a.id.cmp(&b.id));
+    // The most recently written matching reference (the same run as the kernels beside it).
     let find = |pred: &dyn Fn(&str) -> bool| {
         rows.iter()
             .filter(|r| pred(&r.id))
-            .filter_map(Row::gbps)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            .max_by_key(|r| r.written)
+            .and_then(Row::gbps)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dram_all =

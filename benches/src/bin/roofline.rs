@@ -10,7 +10,7 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(dyno_benches::roofline::criterion_dir);
-    match dyno_benches::roofline::render(&dir) {
+    match dyno_benches::roofline::render(&dir, None) {
         Some(table) => {
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
             let _ = std::io::stdout().write_all(table.as_bytes());
