@@ -3,7 +3,7 @@
 use criterion::{Criterion, Throughput};
 use dyno_benches::{Profile, bench_id, cpu_label, fixtures, profile};
 use dyno_kernels::logits_mask::{LogitsMaskArgs, words_per_row};
-use dyno_kernels::{Backend, CpuBackend, LogitsMaskOp};
+use dyno_kernels::{CpuBackend, LogitsMaskOp};
 
 /// Least bytes the op must move: read every mask word, write `-inf` over every disallowed logit.
 fn least_bytes(mask: &[u32], vocab: usize) -> u64 {
@@ -70,6 +70,7 @@ pub fn bench(c: &mut Criterion) {
 
 #[cfg(feature = "cuda")]
 fn bench_cuda(c: &mut Criterion, cuda: &dyno_kernels::cuda::CudaBackend) {
+    use dyno_kernels::Backend;
     use std::time::{Duration, Instant};
     let mut g = c.benchmark_group("logits_mask_cuda");
     for rows in [1usize, 64, 256, 4096] {
