@@ -8,30 +8,13 @@ use dyno_kernels::cuda::CudaBackend;
 use dyno_kernels::sampling::{
     Penalties, RandomSampling, RowParams, SampledToken, SamplingArgs, reference,
 };
+use dyno_kernels::testing::TestRng as Gen;
 use dyno_kernels::testing::{cases, close};
 use dyno_kernels::{Backend, SamplingOp};
 use proptest::prelude::*;
 
 fn device() -> CudaBackend {
     CudaBackend::new(0).unwrap_or_else(|e| panic!("CUDA parity test needs a device: {e}"))
-}
-
-/// xorshift64* test data.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 struct Case {

@@ -9,6 +9,7 @@
 use dyno_kernels::sampling::{
     Penalties, RandomSampling, RowParams, SampledToken, SamplingArgs, cpu_sample, reference,
 };
+use dyno_kernels::testing::TestRng as Gen;
 use dyno_kernels::testing::{cases, close};
 use dyno_kernels::{Backend, CpuBackend, Isa, KernelError, SamplingOp};
 use proptest::prelude::*;
@@ -18,29 +19,6 @@ fn isas() -> Vec<Isa> {
         .into_iter()
         .filter(|&i| i <= Isa::detect())
         .collect()
-}
-
-/// A small deterministic generator for test data (xorshift64*).
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn normal(&mut self) -> f32 {
-        let u1 = self.unit().max(1e-7);
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-    }
 }
 
 /// Logits of one of several shapes: normal with a random σ, few distinct values (many ties),
