@@ -102,6 +102,24 @@ pub enum EngineError {
         /// How to fix it.
         fix: &'static str,
     },
+    /// A sampling parameter out of range (floating-point or list values).
+    #[error("request {request}: {param} = {value} is invalid; {fix}")]
+    InvalidParam {
+        /// The request.
+        request: RequestId,
+        /// The parameter's name (vLLM's / OpenAI's spelling).
+        param: &'static str,
+        /// The value given.
+        value: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+    /// The engine's loop is gone (it stopped after an error, or was shut down).
+    #[error("the engine has stopped{reason}; restart it")]
+    EngineStopped {
+        /// Why, when known (": " and the error).
+        reason: String,
+    },
     /// The sampled tokens do not line up with the step's scheduled sequences.
     #[error(
         "sampled tokens list has {got} entries but the step scheduled {expected} sequences; \

@@ -59,14 +59,19 @@
 
 pub mod config;
 pub mod error;
+pub mod handle;
 pub mod kv_cache;
 pub mod model;
 pub mod request;
+mod sampler;
 pub mod scheduler;
+pub mod step;
+mod text;
 pub mod tokenizer;
 
 pub use config::{ChunkedPrefill, SchedulerConfig, SchedulerOptions, SchedulingPolicy};
 pub use error::{EngineError, Result};
+pub use handle::{EngineHandle, RequestStream};
 pub use kv_cache::{
     BlockId, ExtraKeys, KvBlocks, KvCacheConfig, KvCacheManager, KvShape, PrefixCacheStats,
     PrefixCaching, TokenId,
@@ -77,4 +82,5 @@ pub use model::{
 };
 pub use request::{EngineRequest, FinishReason, RequestId, SamplingParams, SeqId};
 pub use scheduler::{RequestOutput, SampledTokens, ScheduledSeq, Scheduler, SchedulerOutput};
+pub use step::{EngineConfig, EngineCore, EngineStats, TokenEvent};
 pub use tokenizer::{IncrementalDecoder, Tokenizer};
