@@ -1,5 +1,8 @@
 //! The `dyno` command line. Thin by design: parse the arguments, call a library, print.
 //!
+//! - `dyno bench throughput|latency`: offline benchmarks of the in-process engine (vLLM's flags
+//!   and JSON keys), `dyno generate`: one completion for a person.
+//!
 //! `dyno regress` is the regression gate of issue 5 (see `docs/regression-gate.md`):
 //! - `run`: builds two revisions and measures them in interleaved blocks, then judges;
 //! - `check`: judges data measured elsewhere (CSV, run records, criterion trees);
@@ -12,6 +15,8 @@ mod args;
 mod bench_process;
 mod commands;
 mod compile;
+mod dataset_args;
+mod engine_endpoint;
 mod git;
 mod health;
 mod machine;
@@ -23,12 +28,17 @@ use std::process::ExitCode;
 use clap::Parser;
 use dyno_regress::EXIT_ERROR;
 
-use crate::args::{BaselineCommand, Cli, Command, RegressCommand};
+use crate::args::{BaselineCommand, BenchCommand, Cli, Command, RegressCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
     let result = match cli.command {
+        Command::Bench(b) => match b.command {
+            BenchCommand::Throughput(a) => commands::bench::throughput(a),
+            BenchCommand::Latency(a) => commands::bench::latency(a),
+        },
+        Command::Generate(a) => commands::generate::run(a),
         Command::Regress(r) => match r.command {
             RegressCommand::Run(a) => commands::run::run(a),
             RegressCommand::Check(a) => commands::check::run(a),
@@ -60,6 +70,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -217,13 +217,17 @@ impl EngineCore {
         self.stats
     }
 
-    /// Queues a request.
+    /// Queues a request. A request without EOS tokens gets the model's.
     ///
     /// # Errors
     /// Invalid sampling parameters, prompt token ids outside the vocabulary, an empty or too long
     /// prompt, a duplicate id. Nothing is queued then.
-    pub fn add_request(&mut self, request: EngineRequest) -> Result<()> {
+    pub fn add_request(&mut self, mut request: EngineRequest) -> Result<()> {
         request.params.validate(request.id)?;
+        if request.eos_token_ids.is_empty() {
+            let eos = &self.model.config().eos_token_ids;
+            request.eos_token_ids = eos.iter().copied().map(TokenId).collect();
+        }
         let vocab = self.model.config().vocab_size;
         if let Some(bad) = request.prompt.iter().find(|t| t.0 as usize >= vocab) {
             return Err(EngineError::InvalidParam {

@@ -1,8 +1,11 @@
-//! One module per `dyno regress` command, plus the decision-rule setup they share.
+//! One module per command (`bench`, `generate`, and the `dyno regress` ones), plus the
+//! decision-rule setup the regress commands share.
 
 pub mod baseline;
+pub mod bench;
 pub mod calibrate;
 pub mod check;
+pub mod generate;
 pub mod run;
 
 use anyhow::Result;

@@ -159,7 +159,9 @@ fn parse(bytes: &[u8]) -> std::result::Result<Weights, String> {
         qk_norm: false,
         sliding_window: None,
         bos_token_id: Some(1),
-        eos_token_ids: vec![2],
+        // llama2.c's `run.c` ends a sample when BOS (1) comes next: TinyStories checkpoints
+        // delimit stories with BOS, not EOS.
+        eos_token_ids: vec![2, 1],
     };
     Ok(Weights {
         config,

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod bench;
+pub mod engine;
+
+pub use bench::{BenchArgs, BenchCommand, GenerateArgs};
+
 /// dyno: LLM inference kernels, engine and their benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "dyno", version, about, propagate_version = true)]
@@ -28,6 +33,10 @@ pub struct GlobalArgs {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Benchmarks of the in-process engine (`throughput`, `latency`).
+    Bench(BenchArgs),
+    /// Generate a completion of one prompt with the in-process engine.
+    Generate(GenerateArgs),
     /// The performance regression gate (exit 0 pass, 1 regression, 2 error, 3 inconclusive).
     Regress(RegressArgs),
 }

@@ -1,0 +1,19 @@
+//! dyno-bench: dyno's load-generator library.
+//!
+//! It turns a dataset into [`SampleRequest`](dataset::SampleRequest)s exactly as vLLM's benchmark
+//! suite samples them, sends them to an [`Endpoint`](endpoint::Endpoint) and computes the
+//! metrics from what came back. It never depends on the engine: the `dyno` binary implements
+//! [`Endpoint`](endpoint::Endpoint) for the in-process engine (offline `bench throughput` and
+//! `bench latency`), and HTTP endpoints implement it for `bench serve`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`dataset`] | the dataset readers (random, sharegpt, sonnet, burstgpt, prefix_repetition, custom) and [`BenchTokenizer`](dataset::BenchTokenizer) |
+//! | [`endpoint`] | [`Endpoint`](endpoint::Endpoint): one request in, a raw [`RequestOutcome`](endpoint::RequestOutcome) out |
+//! | [`metrics`] | pure functions from outcomes to throughput, TTFT and per-token figures |
+//! | [`modes`] | offline `throughput` and `latency` runs and their vLLM-compatible JSON |
+
+pub mod dataset;
+pub mod endpoint;
+pub mod metrics;
+pub mod modes;

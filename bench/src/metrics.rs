@@ -1,0 +1,184 @@
+//! Metrics as pure functions of [`RequestOutcome`]s, with vLLM's definitions
+//! (`vllm bench serve`'s `calculate_metrics`):
+//!
+//! - TTFT: send to the first output chunk.
+//! - TPOT: per request, `(latency − ttft) / (output_tokens − 1)`, for requests with more than one
+//!   output token.
+//! - ITL: gaps between successive chunks; a chunk that carries `k` tokens contributes `k` gaps of
+//!   `gap / k` (vLLM counts one gap per chunk, which overstates ITL when chunks batch tokens).
+//! - E2EL: send to the last byte.
+//!
+//! Percentiles use linear interpolation between closest ranks (numpy's default, type 7).
+
+use std::time::Duration;
+
+use dyno_stats::{Samples, Summary};
+use serde::Serialize;
+
+use crate::endpoint::RequestOutcome;
+
+/// Percentiles reported by default (vLLM's `--metric-percentiles 99` plus the median and p90).
+pub const DEFAULT_PERCENTILES: [f64; 3] = [50.0, 90.0, 99.0];
+
+/// Mean, median, standard deviation and percentiles of one metric, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricSummary {
+    /// Values summarized.
+    pub count: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// Standard deviation (population, as numpy's default and vLLM report it).
+    pub std: f64,
+    /// `(percentile, value)` pairs.
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+impl MetricSummary {
+    /// Summarizes `values` (any unit); `None` when there are none or one is not finite.
+    pub fn of(values: &[f64], percentiles: &[f64]) -> Option<Self> {
+        let summary: Summary = Samples::new(values.to_vec())
+            .ok()?
+            .summary_with(percentiles)
+            .ok()?;
+        let n = values.len() as f64;
+        let std = if values.len() > 1 {
+            summary.std_dev * ((n - 1.0) / n).sqrt()
+        } else {
+            0.0
+        };
+        Some(Self {
+            count: summary.n,
+            mean: summary.mean,
+            median: summary.median,
+            std,
+            percentiles: summary.percentiles.iter().map(|p| (p.p, p.value)).collect(),
+        })
+    }
+
+    /// The stored percentile `p`.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.percentiles.iter().find(|x| x.0 == p).map(|x| x.1)
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The latency metrics of a set of outcomes (successful ones only).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencyMetrics {
+    /// Time to first token, ms.
+    pub ttft_ms: Option<MetricSummary>,
+    /// Time per output token after the first, ms.
+    pub tpot_ms: Option<MetricSummary>,
+    /// Inter-token latency, ms (per token).
+    pub itl_ms: Option<MetricSummary>,
+    /// End-to-end latency, ms.
+    pub e2el_ms: Option<MetricSummary>,
+}
+
+/// TTFT, TPOT, ITL and E2EL of the successful `outcomes`. See the [module docs](self).
+pub fn latency_metrics(outcomes: &[RequestOutcome], percentiles: &[f64]) -> LatencyMetrics {
+    let ok = || outcomes.iter().filter(|o| o.success);
+    let ttft: Vec<f64> = ok().filter_map(|o| o.ttft().map(ms)).collect();
+    let tpot: Vec<f64> = ok()
+        .filter(|o| o.output_tokens > 1)
+        .filter_map(|o| {
+            let ttft = o.ttft()?;
+            Some(ms(o.latency.saturating_sub(ttft)) / (o.output_tokens - 1) as f64)
+        })
+        .collect();
+    let mut itl = Vec::new();
+    for o in ok() {
+        for pair in o.chunks.windows(2) {
+            let (gap, tokens) = (pair[1].0.saturating_sub(pair[0].0), pair[1].1.max(1));
+            let per_token = ms(gap) / f64::from(tokens);
+            itl.extend(std::iter::repeat_n(per_token, tokens as usize));
+        }
+    }
+    let e2el: Vec<f64> = ok().map(|o| ms(o.latency)).collect();
+    LatencyMetrics {
+        ttft_ms: MetricSummary::of(&ttft, percentiles),
+        tpot_ms: MetricSummary::of(&tpot, percentiles),
+        itl_ms: MetricSummary::of(&itl, percentiles),
+        e2el_ms: MetricSummary::of(&e2el, percentiles),
+    }
+}
+
+/// Token and request totals of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Requests sent.
+    pub num_requests: usize,
+    /// Requests that completed.
+    pub completed: usize,
+    /// Requests that failed.
+    pub failed: usize,
+    /// Prompt tokens of completed requests.
+    pub prompt_tokens: usize,
+    /// Output tokens of completed requests.
+    pub output_tokens: usize,
+}
+
+/// Totals over `outcomes`.
+pub fn totals(outcomes: &[RequestOutcome]) -> Totals {
+    let mut t = Totals {
+        num_requests: outcomes.len(),
+        ..Totals::default()
+    };
+    for o in outcomes {
+        if o.success {
+            t.completed += 1;
+            t.prompt_tokens += o.prompt_len;
+            t.output_tokens += o.output_tokens;
+        } else {
+            t.failed += 1;
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(chunks: &[(u64, u32)], latency_ms: u64) -> RequestOutcome {
+        RequestOutcome {
+            success: true,
+            prompt_len: 10,
+            output_tokens: chunks.iter().map(|c| c.1 as usize).sum(),
+            chunks: chunks
+                .iter()
+                .map(|&(t, k)| (Duration::from_millis(t), k))
+                .collect(),
+            latency: Duration::from_millis(latency_ms),
+            ..RequestOutcome::default()
+        }
+    }
+
+    #[test]
+    fn definitions_on_known_timings() {
+        // TTFT 50 ms, then 4 tokens 10 ms apart, the last two in one chunk.
+        let o = outcome(&[(50, 1), (60, 1), (70, 1), (90, 2)], 90);
+        let m = latency_metrics(&[o.clone(), RequestOutcome::default()], &[50.0]);
+        assert_eq!(m.ttft_ms.as_ref().unwrap().mean, 50.0);
+        // (90 - 50) / (5 - 1) = 10 ms.
+        assert!((m.tpot_ms.as_ref().unwrap().mean - 10.0).abs() < 1e-9);
+        let itl = m.itl_ms.unwrap();
+        assert_eq!(itl.count, 4, "the two-token chunk counts twice");
+        assert!((itl.mean - 10.0).abs() < 1e-9);
+        assert_eq!(m.e2el_ms.unwrap().median, 90.0);
+        let t = totals(&[o, RequestOutcome::default()]);
+        assert_eq!((t.completed, t.failed, t.output_tokens), (1, 1, 5));
+    }
+
+    #[test]
+    fn std_is_the_population_one() {
+        let s = MetricSummary::of(&[1.0, 3.0], &[50.0]).unwrap();
+        assert_eq!((s.mean, s.std, s.median), (2.0, 1.0, 2.0));
+        assert!(MetricSummary::of(&[], &[50.0]).is_none());
+    }
+}

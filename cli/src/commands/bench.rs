@@ -1,0 +1,207 @@
+//! `dyno bench throughput` and `dyno bench latency`: the in-process engine behind
+//! `dyno-bench`'s offline modes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dyno_bench::dataset::{Prompt, SampleRequest};
+use dyno_bench::endpoint::RequestOptions;
+use dyno_bench::metrics::DEFAULT_PERCENTILES;
+use dyno_bench::modes::{latency, throughput};
+use dyno_engine::{EngineHandle, EngineStats};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::{Value, json};
+
+use crate::args::bench::{LatencyArgs, ThroughputArgs};
+use crate::args::engine::EngineArgs;
+use crate::engine_endpoint::{EngineEndpoint, EngineTokenizer, build_engine};
+
+/// A current-thread runtime: the engine has its own thread, and the client side must not take
+/// a core from it.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn progress(len: u64, disabled: bool, what: &str) -> ProgressBar {
+    if disabled || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}}<{{eta_precise}}]"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs `dyno bench throughput`.
+pub fn throughput(args: ThroughputArgs) -> Result<i32> {
+    let core = build_engine(&args.engine)?;
+    let tokenizer = EngineTokenizer(core.tokenizer().clone());
+    let requests = crate::dataset_args::sample(&args.dataset, &tokenizer)?;
+    let handle = EngineHandle::spawn(core)?;
+    let endpoint = EngineEndpoint::new(handle.clone());
+    let options = RequestOptions {
+        n: args.n,
+        detokenize: !args.disable_detokenize,
+        ..RequestOptions::default()
+    };
+    let bar = progress(requests.len() as u64, args.disable_tqdm, "requests");
+    let bandwidth_before = read_bandwidth_gbs(&args.engine);
+    let (report, _outcomes) = runtime()?.block_on(throughput::run(
+        &endpoint,
+        &requests,
+        &options,
+        &DEFAULT_PERCENTILES,
+        &|_| bar.inc(1),
+    ));
+    bar.finish_and_clear();
+    let stats = handle.stats();
+    handle.shutdown();
+    print!("{}", report.render());
+    println!(
+        "Prefix cache hit rate: {:.2} %  Peak KV usage: {:.2} %  Preemptions: {}",
+        stats.prefix_cache.hit_rate() * 100.0,
+        stats.peak_kv_usage * 100.0,
+        stats.num_preemptions
+    );
+    if let Some(bw) = bandwidth_before {
+        println!("Memory read bandwidth (probe, same run): {bw:.1} GB/s");
+    }
+    if let Some(path) = &args.output_json {
+        let mut value = serde_json::to_value(&report)?;
+        extend(
+            &mut value,
+            engine_json(&args.engine, &stats, bandwidth_before),
+        );
+        write_json(path, &value)?;
+    }
+    Ok(if report.failed > 0 { 1 } else { 0 })
+}
+
+/// Runs `dyno bench latency`.
+pub fn latency(args: LatencyArgs) -> Result<i32> {
+    let mut engine_args = args.engine.clone();
+    // vLLM's latency bench turns prefix caching off: every iteration sends the same prompts.
+    engine_args.no_enable_prefix_caching = true;
+    let core = build_engine(&engine_args)?;
+    let vocab = core.model_config().vocab_size;
+    let specials = {
+        let t = core.tokenizer();
+        let mut s = t.eos_ids();
+        s.extend(t.bos_id());
+        s
+    };
+    let batch = latency_batch(&args, vocab, &specials);
+    let handle = EngineHandle::spawn(core)?;
+    let endpoint = EngineEndpoint::new(handle.clone());
+    let options = RequestOptions {
+        n: args.n,
+        detokenize: !args.disable_detokenize,
+        ..RequestOptions::default()
+    };
+    let bar = progress(
+        (args.num_iters_warmup + args.num_iters) as u64,
+        args.disable_tqdm,
+        "iterations",
+    );
+    let report = runtime()?.block_on(latency::run(
+        &endpoint,
+        &batch,
+        &options,
+        args.num_iters_warmup,
+        args.num_iters,
+        &|_, _| bar.inc(1),
+    ));
+    bar.finish_and_clear();
+    handle.shutdown();
+    let report = report.context("--num-iters must be at least 1")?;
+    print!("{}", report.render());
+    if let Some(path) = &args.output_json {
+        write_json(path, &serde_json::to_value(&report)?)?;
+    }
+    Ok(if report.failed > 0 { 1 } else { 0 })
+}
+
+/// `batch_size` prompts of `input_len` random token ids (below 10,000 as in vLLM, and below the
+/// vocabulary, never a special token).
+fn latency_batch(args: &LatencyArgs, vocab: usize, specials: &[u32]) -> Vec<SampleRequest> {
+    let mut rng = StdRng::seed_from_u64(args.engine.seed);
+    let limit = vocab.min(10_000) as u32;
+    (0..args.batch_size)
+        .map(|i| {
+            let ids: Vec<u32> = (0..args.input_len.max(1))
+                .map(|_| {
+                    loop {
+                        let t = rng.random_range(0..limit);
+                        if !specials.contains(&t) {
+                            break t;
+                        }
+                    }
+                })
+                .collect();
+            SampleRequest {
+                request_id: format!("latency-{i}"),
+                prompt_len: ids.len(),
+                prompt: Prompt::Tokens(ids),
+                expected_output_len: args.output_len,
+                timestamp: None,
+            }
+        })
+        .collect()
+}
+
+/// Median of 5 reads of a 512 MiB buffer (far beyond the last-level cache) with the model's
+/// thread count, in GB/s; `None` if the buffer cannot be allocated.
+fn read_bandwidth_gbs(args: &EngineArgs) -> Option<f64> {
+    let len = 128 << 20;
+    let mut data = Vec::new();
+    data.try_reserve_exact(len).ok()?;
+    data.resize(len, 1.0f32);
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    let isa = dyno_kernels::Isa::detect();
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(dyno_kernels::bandwidth::read(&data, threads, isa));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Some((len * 4) as f64 / times[2] / 1e9)
+}
+
+fn engine_json(args: &EngineArgs, stats: &EngineStats, bandwidth: Option<f64>) -> Value {
+    json!({
+        "model": args.model,
+        "load_format": format!("{:?}", args.load_format).to_lowercase(),
+        "dtype": args.dtype,
+        "prefix_cache_hit_rate": stats.prefix_cache.hit_rate(),
+        "prefix_cache_queries": stats.prefix_cache.queries,
+        "prefix_cache_hits": stats.prefix_cache.hits,
+        "peak_kv_usage": stats.peak_kv_usage,
+        "kv_cache_bytes": stats.kv_cache_bytes,
+        "num_preemptions": stats.num_preemptions,
+        "engine_steps": stats.steps,
+        "memory_read_bandwidth_gbs": bandwidth,
+    })
+}
+
+fn extend(target: &mut Value, extra: Value) {
+    if let (Value::Object(t), Value::Object(e)) = (target, extra) {
+        t.extend(e);
+    }
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    dyno_stats::record::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
