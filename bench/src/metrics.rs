@@ -67,8 +67,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The latency metrics of a set of outcomes (successful ones only).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The latency metrics of a set of outcomes (successful ones only). Serializes with the flat
+/// keys of `vllm bench serve` result files: `mean_ttft_ms`, `median_ttft_ms`, `std_ttft_ms`,
+/// `p99_ttft_ms`, and the same for `tpot`, `itl` and `e2el`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct LatencyMetrics {
     /// Time to first token, ms.
     pub ttft_ms: Option<MetricSummary>,
@@ -78,6 +80,38 @@ pub struct LatencyMetrics {
     pub itl_ms: Option<MetricSummary>,
     /// End-to-end latency, ms.
     pub e2el_ms: Option<MetricSummary>,
+}
+
+impl Serialize for LatencyMetrics {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let metrics = [
+            ("ttft", &self.ttft_ms),
+            ("tpot", &self.tpot_ms),
+            ("itl", &self.itl_ms),
+            ("e2el", &self.e2el_ms),
+        ];
+        let mut map = serializer.serialize_map(None)?;
+        for (name, m) in metrics {
+            let Some(m) = m else { continue };
+            map.serialize_entry(&format!("mean_{name}_ms"), &m.mean)?;
+            map.serialize_entry(&format!("median_{name}_ms"), &m.median)?;
+            map.serialize_entry(&format!("std_{name}_ms"), &m.std)?;
+            for &(p, value) in &m.percentiles {
+                map.serialize_entry(&format!("p{}_{name}_ms", percentile_word(p)), &value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// vLLM's spelling of a percentile in result keys: `99` for 99.0, `99.9` for 99.9.
+pub fn percentile_word(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("{}", p as i64)
+    } else {
+        format!("{p}")
+    }
 }
 
 /// TTFT, TPOT, ITL and E2EL of the successful `outcomes`. See the [module docs](self).
@@ -176,9 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn json_keys_are_vllms() {
+        let o = outcome(&[(50, 1), (60, 1)], 60);
+        let m = latency_metrics(&[o], &[50.0, 99.9]);
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["mean_ttft_ms"], 50.0);
+        assert_eq!(v["median_e2el_ms"], 60.0);
+        assert!(
+            v["p99.9_itl_ms"].is_number() && v["p50_tpot_ms"].is_number(),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn std_is_the_population_one() {
         let s = MetricSummary::of(&[1.0, 3.0], &[50.0]).unwrap();
-        assert_eq!((s.mean, s.std, s.median), (2.0, 1.0, 2.0));
+        assert_eq!((s.mean, s.median), (2.0, 2.0));
+        assert!((s.std - 1.0).abs() < 1e-12, "{}", s.std);
         assert!(MetricSummary::of(&[], &[50.0]).is_none());
     }
 }

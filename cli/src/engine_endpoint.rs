@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use dyno_bench::dataset::{BenchTokenizer, Prompt, SampleRequest};
 use dyno_bench::endpoint::{Endpoint, RequestOptions, RequestOutcome, RequestTimer};
+use dyno_engine::model::ModelDtype;
 use dyno_engine::model::loader::LoadedModel;
 use dyno_engine::{
     ChunkedPrefill, EngineConfig, EngineCore, EngineHandle, EngineRequest, KvDtype, LoadFormat,
@@ -28,17 +29,18 @@ pub fn build_engine(args: &EngineArgs) -> Result<EngineCore> {
             .build_global()
             .context("setting --threads")?;
     }
-    let options = with_dtype(
-        LoadOptions {
-            load_format: match args.load_format {
-                LoadFormatArg::Auto => LoadFormat::Auto,
-                LoadFormatArg::Dummy => LoadFormat::Dummy,
-            },
-            seed: args.seed,
-            tokenizer: args.tokenizer.clone(),
+    let options = LoadOptions {
+        load_format: match args.load_format {
+            LoadFormatArg::Auto => LoadFormat::Auto,
+            LoadFormatArg::Dummy => LoadFormat::Dummy,
         },
-        &args.dtype,
-    )?;
+        seed: args.seed,
+        tokenizer: args.tokenizer.clone(),
+        dtype: args
+            .dtype
+            .parse::<ModelDtype>()
+            .map_err(|e| anyhow::anyhow!("--dtype: {e}"))?,
+    };
     let LoadedModel { model, tokenizer } = load_model(&args.model, &options)
         .with_context(|| format!("loading model `{}`", args.model))?;
     let config = EngineConfig {
@@ -75,12 +77,6 @@ pub fn build_engine(args: &EngineArgs) -> Result<EngineCore> {
         Arc::from(tokenizer),
         &config,
     )?)
-}
-
-/// `--dtype` into the load options.
-fn with_dtype(options: LoadOptions, dtype: &str) -> Result<LoadOptions> {
-    let _ = dtype;
-    Ok(options)
 }
 
 /// The engine as a benchmark endpoint.

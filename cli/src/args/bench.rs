@@ -35,18 +35,28 @@ pub struct DatasetFlags {
     /// Requests to sample.
     #[arg(long, default_value_t = 1000)]
     pub num_prompts: usize,
-    /// Prompt tokens per request (random), or the sonnet/prefix target.
-    #[arg(long, default_value_t = 1024)]
-    pub input_len: usize,
-    /// Output tokens per request (random; overrides other datasets' lengths when given).
+    /// Prompt tokens per request (random; default 1024).
+    #[arg(long)]
+    pub input_len: Option<usize>,
+    /// Output tokens per request (random: default 128; overrides the other datasets' lengths).
     #[arg(long)]
     pub output_len: Option<usize>,
-    /// Lengths vary uniformly within ± this fraction (random).
-    #[arg(long, default_value_t = 0.0)]
-    pub random_range_ratio: f64,
-    /// Tokens of a prefix shared by every prompt (random, sonnet).
+    /// Lengths vary uniformly within ± this fraction (random): one number, or
+    /// `{"input": r1, "output": r2}`.
+    #[arg(long, default_value = "0.0")]
+    pub random_range_ratio: String,
+    /// Tokens of a random prefix shared by every prompt (random).
     #[arg(long, default_value_t = 0)]
     pub prefix_len: usize,
+    /// sonnet: most tokens of a rendered prompt.
+    #[arg(long, default_value_t = 550)]
+    pub sonnet_input_len: usize,
+    /// sonnet: output tokens per request.
+    #[arg(long, default_value_t = 150)]
+    pub sonnet_output_len: usize,
+    /// sonnet: tokens of the shared prefix.
+    #[arg(long, default_value_t = 200)]
+    pub sonnet_prefix_len: usize,
     /// Output tokens of every ShareGPT request instead of its reference answer's length.
     #[arg(long)]
     pub sharegpt_output_len: Option<usize>,

@@ -45,7 +45,7 @@ fn progress(len: u64, disabled: bool, what: &str) -> ProgressBar {
 pub fn throughput(args: ThroughputArgs) -> Result<i32> {
     let core = build_engine(&args.engine)?;
     let tokenizer = EngineTokenizer(core.tokenizer().clone());
-    let requests = crate::dataset_args::sample(&args.dataset, &tokenizer)?;
+    let requests = crate::dataset_args::sample(&args.dataset, args.engine.seed, &tokenizer)?;
     let handle = EngineHandle::spawn(core)?;
     let endpoint = EngineEndpoint::new(handle.clone());
     let options = RequestOptions {
@@ -55,14 +55,32 @@ pub fn throughput(args: ThroughputArgs) -> Result<i32> {
     };
     let bar = progress(requests.len() as u64, args.disable_tqdm, "requests");
     let bandwidth_before = read_bandwidth_gbs(&args.engine);
+    // Resident memory after every tenth of the requests: it must stay flat after warm-up.
+    let rss = std::sync::Mutex::new(vec![resident_mib()]);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let step = requests.len().div_ceil(10).max(1);
     let (report, _outcomes) = runtime()?.block_on(throughput::run(
         &endpoint,
         &requests,
         &options,
         &DEFAULT_PERCENTILES,
-        &|_| bar.inc(1),
+        &|_| {
+            bar.inc(1);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % step == 0 || n == requests.len() {
+                rss.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(resident_mib());
+            }
+        },
     ));
     bar.finish_and_clear();
+    let rss: Vec<f64> = rss
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
     let stats = handle.stats();
     handle.shutdown();
     print!("{}", report.render());
@@ -75,12 +93,19 @@ pub fn throughput(args: ThroughputArgs) -> Result<i32> {
     if let Some(bw) = bandwidth_before {
         println!("Memory read bandwidth (probe, same run): {bw:.1} GB/s");
     }
+    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+        let peak = rss.iter().copied().fold(0.0, f64::max);
+        println!(
+            "Resident memory: {first:.0} MiB at start, {last:.0} MiB at end, peak {peak:.0} MiB"
+        );
+    }
     if let Some(path) = &args.output_json {
         let mut value = serde_json::to_value(&report)?;
         extend(
             &mut value,
             engine_json(&args.engine, &stats, bandwidth_before),
         );
+        extend(&mut value, json!({ "resident_mib": rss }));
         write_json(path, &value)?;
     }
     Ok(if report.failed > 0 { 1 } else { 0 })
@@ -176,6 +201,13 @@ fn read_bandwidth_gbs(args: &EngineArgs) -> Option<f64> {
         .collect();
     times.sort_by(f64::total_cmp);
     Some((len * 4) as f64 / times[2] / 1e9)
+}
+
+/// This process's resident memory in MiB (Linux `/proc/self/statm`; `None` elsewhere).
+fn resident_mib() -> Option<f64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096.0 / (1024.0 * 1024.0))
 }
 
 fn engine_json(args: &EngineArgs, stats: &EngineStats, bandwidth: Option<f64>) -> Value {
