@@ -115,16 +115,15 @@ fn collect(dir: &Path, out: &mut Vec<Row>) {
             // Criterion prefixes the group name; our IDs already carry the op.
             let id = id.split_once('/').map_or(id, |(_, rest)| rest).to_owned();
             let median_ns = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-            let Some(bytes) = bench["throughput"]["Bytes"].as_u64() else {
-                continue; // element-rate benches (engine components) have no roofline
-            };
+            // Element-rate benches (engine components) have no bytes and no roofline row.
+            let bytes = bench["throughput"]["Bytes"].as_u64();
             let written = std::fs::metadata(path.join("estimates.json"))
                 .and_then(|m| m.modified())
                 .unwrap_or(std::time::UNIX_EPOCH);
             out.push(Row {
                 id,
                 median_ns,
-                bytes: Some(bytes),
+                bytes,
                 written,
             });
         } else {
@@ -170,15 +169,23 @@ pub fn criterion_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
 }
 
+/// The median time in nanoseconds of every criterion result under `dir` written at or after
+/// `since` (`None`: every result), by benchmark ID (without the group prefix), sorted by ID.
+pub fn medians(dir: &Path, since: Option<std::time::SystemTime>) -> Vec<(String, f64)> {
+    let mut rows = Vec::new();
+    collect(dir, &mut rows);
+    rows.retain(|r| since.is_none_or(|since| r.written >= since));
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.into_iter().map(|r| (r.id, r.median_ns)).collect()
+}
+
 /// Renders the markdown table for the criterion results under `dir` written at or after `since`
 /// (`None`: every result); `None` when there are none.
 pub fn render(dir: &Path, since: Option<std::time::SystemTime>) -> Option<String> {
     let mut out = String::new();
     let mut rows = Vec::new();
     collect(dir, &mut rows);
-    if let Some(since) = since {
-        rows.retain(|r| r.written >= since);
-    }
+    rows.retain(|r| r.bytes.is_some() && since.is_none_or(|since| r.written >= since));
     if rows.is_empty() {
         return None;
     }

@@ -91,6 +91,8 @@ fn latency_writes_vllm_keys() {
         "1",
         "--num-iters",
         "3",
+        "--kv-cache-memory",
+        "64MiB",
         "--output-json",
         json.to_str().unwrap(),
     ]);
@@ -120,6 +122,8 @@ fn throughput_on_the_builtin_model_counts_every_token() {
         "24",
         "--output-len",
         "10",
+        "--kv-cache-memory",
+        "256MiB",
         "--output-json",
         json.to_str().unwrap(),
     ]);
@@ -161,6 +165,8 @@ fn throughput_with_prefix_repetition_hits_the_prefix_cache() {
         "4",
         "--max-num-seqs",
         "2",
+        "--kv-cache-memory",
+        "64MiB",
         "--output-json",
         json.to_str().unwrap(),
     ]);

@@ -1,15 +1,18 @@
 //! Small-batch GEMV against the memory-bandwidth floor.
 //!
 //! `cargo run --release -p dyno-engine --example gemv_bandwidth [rows] [n] [k]` (defaults 8 4096
-//! 4096): times `dyno_engine::model::gemv::matmul_small` and candle-core's matmul on `rows × k`
-//! by a `n × k` f32 weight, and reports them beside `weight bytes ÷ read bandwidth` measured by
-//! `dyno_kernels::bandwidth::read` on the same thread count, in the same run.
+//! 4096): times `dyno_engine::model::gemv::matmul_small` with f32 and bf16 weights, and
+//! candle-core's f32 matmul, on `rows × k` by a `n × k` weight, and reports each beside its
+//! `weight bytes ÷ read bandwidth` floor (read bandwidth measured by
+//! `dyno_kernels::bandwidth::read` over a buffer of the f32 weight's size, on the same thread
+//! count, in the same run). Use a weight far larger than the last-level cache to see DRAM.
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use dyno_engine::model::gemv::matmul_small;
 use dyno_kernels::{Isa, bandwidth};
+use half::bf16;
 
 fn best_of(iters: usize, mut f: impl FnMut()) -> f64 {
     f();
@@ -62,6 +65,8 @@ fn main() {
         });
     let gemv = median_of(30, || matmul_small(&x, m, &w, n, k, &mut out));
     let gemv_best = best_of(30, || matmul_small(&x, m, &w, n, k, &mut out));
+    let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+    let gemv_bf16 = median_of(30, || matmul_small(&x, m, &wb, n, k, &mut out));
     let wt = Tensor::from_slice(&w, (n, k), &Device::Cpu).unwrap();
     let xt = Tensor::from_slice(&x, (m, k), &Device::Cpu).unwrap();
     let candle = median_of(10, || {
@@ -84,6 +89,15 @@ fn main() {
         gemv / floor,
         bytes / gemv / 1e9,
         gemv_best * 1e3
+    );
+    let floor_bf16 = floor / 2.0;
+    println!(
+        "gemv bf16 weights (median): {:.3} ms = {:.2}x its floor of {:.3} ms ({:.2} GB/s); {:.2}x faster than f32",
+        gemv_bf16 * 1e3,
+        gemv_bf16 / floor_bf16,
+        floor_bf16 * 1e3,
+        bytes / 2.0 / gemv_bf16 / 1e9,
+        gemv / gemv_bf16
     );
     println!(
         "candle matmul (median): {:.3} ms = {:.2}x floor",

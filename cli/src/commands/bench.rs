@@ -67,7 +67,7 @@ pub fn throughput(args: ThroughputArgs) -> Result<i32> {
         &|_| {
             bar.inc(1);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n % step == 0 || n == requests.len() {
+            if n.is_multiple_of(step) || n == requests.len() {
                 rss.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(resident_mib());

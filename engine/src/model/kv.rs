@@ -60,8 +60,23 @@ pub fn kv_shape(config: &ModelConfig, dtype: KvDtype) -> KvShape {
     }
 }
 
+/// `n` copies of `zero` with every page written once (`vec![zero; n]` alone comes from the
+/// allocator's zeroed pages, which the OS maps only when first touched). `black_box` hides the
+/// stored value, so the compiler cannot drop the stores as redundant.
+fn resident<T: Copy>(n: usize, zero: T) -> Vec<T> {
+    let mut v = vec![zero; n];
+    let per_page = (4096 / size_of::<T>().max(1)).max(1);
+    for i in (0..n).step_by(per_page) {
+        v[i] = std::hint::black_box(zero);
+    }
+    v
+}
+
 impl KvCache {
-    /// Zeroed buffers for `num_blocks` blocks.
+    /// Zeroed buffers for `num_blocks` blocks, written once so the memory is resident from the
+    /// start (as a GPU engine allocates its KV cache up front): the prefix cache's LRU reuse
+    /// touches every block sooner or later, and a lazily mapped cache would make resident memory
+    /// creep for the whole first pass over the pool instead of staying flat.
     ///
     /// # Errors
     /// [`EngineError::InvalidBlockSize`] for a block size of 0 or above the kernels' limit.
@@ -77,9 +92,9 @@ impl KvCache {
         let n = num_blocks * config.num_kv_heads * block_size * config.head_dim;
         let layers = (0..config.num_layers)
             .map(|_| match dtype {
-                KvDtype::F32 => LayerKv::F32(vec![0.0; n], vec![0.0; n]),
-                KvDtype::F16 => LayerKv::F16(vec![f16::ZERO; n], vec![f16::ZERO; n]),
-                KvDtype::Bf16 => LayerKv::Bf16(vec![bf16::ZERO; n], vec![bf16::ZERO; n]),
+                KvDtype::F32 => LayerKv::F32(resident(n, 0.0), resident(n, 0.0)),
+                KvDtype::F16 => LayerKv::F16(resident(n, f16::ZERO), resident(n, f16::ZERO)),
+                KvDtype::Bf16 => LayerKv::Bf16(resident(n, bf16::ZERO), resident(n, bf16::ZERO)),
             })
             .collect();
         Ok(Self {

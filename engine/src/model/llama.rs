@@ -12,6 +12,7 @@ use dyno_kernels::paged_attention::PagedAttentionArgs;
 use super::Model;
 use super::batch::{BatchInput, Logits};
 use super::config::ModelConfig;
+use super::dtype::WeightDtype;
 use super::kv::KvCache;
 use super::layers::norm_in_place;
 use super::layers::{Linear, Rope, rms_norm, silu_mul};
@@ -37,6 +38,7 @@ pub struct LlamaModel {
     lm_head: Linear,
     rope: Rope,
     backend: CpuBackend,
+    dtype: WeightDtype,
 }
 
 impl std::fmt::Debug for LlamaModel {
@@ -52,16 +54,28 @@ fn concat(parts: &[&[f32]]) -> Vec<f32> {
 }
 
 impl LlamaModel {
-    /// Builds the model from host weights (fusing Q/K/V and gate/up).
+    /// Builds the model from host weights (fusing Q/K/V and gate/up), all stored as f32.
     ///
     /// # Errors
     /// [`EngineError::InvalidModelConfig`] when a weight's length does not match the config.
     pub fn new(weights: Weights) -> Result<Self> {
+        Self::with_dtype(weights, WeightDtype::F32)
+    }
+
+    /// As [`LlamaModel::new`], with the linear layers and the LM head stored as `dtype` (norms,
+    /// biases and the embedding table stay f32; so do activations and accumulation).
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidModelConfig`] when a weight's length does not match the config.
+    pub fn with_dtype(weights: Weights, dtype: WeightDtype) -> Result<Self> {
         let c = weights.config.clone();
         c.validate()?;
         check_lengths(&weights)?;
         let (h, i, q, kv) = (c.hidden_size, c.intermediate_size, c.q_dim(), c.kv_dim());
-        let lm_head = Linear::new(weights.lm_head().to_vec(), c.vocab_size, h, None)?;
+        let linear = |w: Vec<f32>, out: usize, inp: usize, bias: Option<Vec<f32>>| {
+            Linear::with_dtype(w, out, inp, bias, dtype)
+        };
+        let lm_head = linear(weights.lm_head().to_vec(), c.vocab_size, h, None)?;
         let Weights {
             embed,
             layers,
@@ -73,15 +87,15 @@ impl LlamaModel {
             .map(|l| {
                 let bias = l.qkv_bias.as_ref().map(|[a, b, c]| concat(&[a, b, c]));
                 Ok(Layer {
-                    qkv: Linear::new(
+                    qkv: linear(
                         concat(&[&l.q_proj, &l.k_proj, &l.v_proj]),
                         q + 2 * kv,
                         h,
                         bias,
                     )?,
-                    o_proj: Linear::new(l.o_proj, h, q, None)?,
-                    gate_up: Linear::new(concat(&[&l.gate_proj, &l.up_proj]), 2 * i, h, None)?,
-                    down: Linear::new(l.down_proj, h, i, None)?,
+                    o_proj: linear(l.o_proj, h, q, None)?,
+                    gate_up: linear(concat(&[&l.gate_proj, &l.up_proj]), 2 * i, h, None)?,
+                    down: linear(l.down_proj, h, i, None)?,
                     attn_norm: l.attn_norm,
                     mlp_norm: l.mlp_norm,
                     qk_norm: l.qk_norm,
@@ -96,12 +110,30 @@ impl LlamaModel {
             final_norm,
             lm_head,
             backend: CpuBackend::new(),
+            dtype,
         })
     }
 
     /// The kernel backend the attention runs on.
     pub fn backend(&self) -> &CpuBackend {
         &self.backend
+    }
+
+    /// How the linear layers and the LM head are stored.
+    pub fn dtype(&self) -> WeightDtype {
+        self.dtype
+    }
+
+    /// Bytes of the weights every step reads in full: all linear layers and the LM head. A
+    /// batch-1 decode step is bound by streaming these (norms, biases and one embedding row per
+    /// token are not counted; they are under 0.1 % of a real model).
+    pub fn streamed_weight_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.o_proj, &l.gate_up, &l.down])
+            .chain([&self.lm_head])
+            .map(Linear::weight_bytes)
+            .sum()
     }
 }
 

@@ -3,18 +3,20 @@
 //! | file | holds |
 //! |---|---|
 //! | `config.rs` | [`ModelConfig`] from a Hugging Face `config.json` |
+//! | `dtype.rs` | [`ModelDtype`] (`--dtype`) and [`WeightDtype`] (f32 or bf16 linear weights) |
 //! | `batch.rs` | [`BatchInput`] (flattened varlen step) and [`Logits`] |
 //! | `kv.rs` | [`KvCache`]: per-layer K/V tensors in the kernels' paged layout |
 //! | `weights.rs` | [`Weights`]: host-side weights every loader produces |
 //! | `llama.rs` | [`LlamaModel`]: the paged forward |
 //! | `layers/` | RMSNorm, RoPE, [`Linear`] (candle-core matmul + small-batch GEMV) |
-//! | `gemv/` | the weight-streaming small-batch matmul (AVX-512 and portable) |
+//! | `gemv/` | the weight-streaming small-batch matmul over f32 or bf16 weights (AVX-512 and portable) |
 //! | `reference.rs` | a dense-attention forward written for clarity, the parity oracle |
 //! | `loader/` | HF directories, llama2.c checkpoints, `--load-format dummy`, built-in `tiny` |
 //! | `generate.rs` | [`generate_greedy`]: a synchronous greedy loop through the real KV manager |
 
 mod batch;
 mod config;
+mod dtype;
 pub mod gemv;
 mod generate;
 mod kv;
@@ -27,6 +29,7 @@ mod weights;
 
 pub use batch::{BatchInput, Logits};
 pub use config::{ModelConfig, RopeScaling, RopeStyle, SUPPORTED_ARCHITECTURES};
+pub use dtype::{ModelDtype, ParseDtypeError, WeightDtype};
 pub use generate::{GenerateOptions, Generation, generate_greedy, generate_greedy_tokens};
 pub use kv::{KvCache, KvDtype, kv_shape};
 pub use layers::Linear;

@@ -9,6 +9,7 @@ pub mod tiny;
 use std::path::{Path, PathBuf};
 
 use super::config::ModelConfig;
+use super::dtype::ModelDtype;
 use super::llama::LlamaModel;
 use super::weights::Weights;
 use crate::error::{EngineError, Result};
@@ -35,6 +36,9 @@ pub struct LoadOptions {
     pub seed: u64,
     /// `--tokenizer`: a directory with `tokenizer.json`, or a llama2.c `tokenizer.bin`.
     pub tokenizer: Option<PathBuf>,
+    /// `--dtype`: how the linear layers and the LM head are stored (`Auto` is f32; see
+    /// [`ModelDtype::resolve`]).
+    pub dtype: ModelDtype,
 }
 
 /// A model ready to run and the tokenizer that goes with it.
@@ -110,10 +114,10 @@ fn load_hf_tokenizer(
 fn finish(
     weights: Weights,
     tokenizer: Box<dyn Tokenizer>,
-    _options: &LoadOptions,
+    options: &LoadOptions,
 ) -> Result<LoadedModel> {
     Ok(LoadedModel {
-        model: LlamaModel::new(weights)?,
+        model: LlamaModel::with_dtype(weights, options.dtype.resolve())?,
         tokenizer,
     })
 }
