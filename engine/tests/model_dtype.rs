@@ -1,7 +1,7 @@
 //! bf16 weight storage (`--dtype bfloat16`) through the whole paged forward.
 //!
-//! Two checks per model, each over a step of 80 prefill rows (the large-batch path, which widens
-//! bf16 tiles for candle's matmul) and decode steps of 1 and 3 rows (the GEMV):
+//! Two checks per model, each over a step of 150 prefill rows (the large-batch path, which widens
+//! bf16 tiles for candle's matmul) and decode steps of 1 to 3 rows (the GEMV):
 //! - the bf16 model equals an f32 model built from the same weights rounded to bf16, within the
 //!   paged-vs-dense tolerance `1e-4·(1 + |logit|)`: storage is the only difference;
 //! - the bf16 model stays close to the f32 model on the unrounded weights: every logit within
@@ -16,6 +16,9 @@ use dyno_engine::{
     BatchInput, BlockId, KvCache, KvDtype, LlamaModel, LoadOptions, Model, ModelConfig, load_model,
 };
 use half::bf16;
+
+/// Prompt rows of the first step: many register tiles and a partial one (150 = 12 × 12 + 6).
+const PREFILL: usize = 150;
 
 /// bf16-vs-f32 tolerance, as a fraction of the RMS of the f32 logits.
 const BF16_TOL: f32 = 0.03;
@@ -44,7 +47,7 @@ fn config(tied: bool) -> ModelConfig {
     }
 }
 
-/// Logits of every step: an 80-token prefill of sequence 0, then three steps decoding sequence 0
+/// Logits of every step: a 150-token prefill of sequence 0, then three steps decoding sequence 0
 /// alone and then beside the 2-token prefill and decode of sequence 1.
 fn run(model: &mut LlamaModel) -> Vec<Vec<f32>> {
     let c = model.config().clone();
@@ -52,20 +55,20 @@ fn run(model: &mut LlamaModel) -> Vec<Vec<f32>> {
     let block_size = 16;
     let mut kv = KvCache::new(&c, 16, block_size, KvDtype::F32).unwrap();
     let tables = [
-        (0..7).map(BlockId).collect::<Vec<_>>(),
-        (9..11).map(BlockId).collect::<Vec<_>>(),
+        (0..10).map(BlockId).collect::<Vec<_>>(),
+        (11..13).map(BlockId).collect::<Vec<_>>(),
     ];
-    let prompt: Vec<u32> = (0..80).map(|i| (i * 7 + 3) % vocab).collect();
+    let prompt: Vec<u32> = (0..PREFILL as u32).map(|i| (i * 7 + 3) % vocab).collect();
     let mut steps = Vec::new();
     let mut batch = BatchInput::new(block_size);
     batch.push_seq(&prompt, 0, &tables[0], true);
-    batch.logits_rows = (0..80).step_by(9).collect();
+    batch.logits_rows = (0..PREFILL as u32).step_by(9).collect();
     steps.push(model.forward(&batch, &mut kv).unwrap().data);
     for step in 0..3u32 {
         let mut batch = BatchInput::new(block_size);
         batch.push_seq(
             &[(step * 13 + 5) % vocab],
-            80 + step as usize,
+            PREFILL + step as usize,
             &tables[0],
             true,
         );

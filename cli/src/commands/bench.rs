@@ -132,6 +132,7 @@ pub fn latency(args: LatencyArgs) -> Result<i32> {
         detokenize: !args.disable_detokenize,
         ..RequestOptions::default()
     };
+    let bandwidth = read_bandwidth_gbs(&engine_args);
     let bar = progress(
         (args.num_iters_warmup + args.num_iters) as u64,
         args.disable_tqdm,
@@ -149,8 +150,17 @@ pub fn latency(args: LatencyArgs) -> Result<i32> {
     handle.shutdown();
     let report = report.context("--num-iters must be at least 1")?;
     print!("{}", report.render());
+    if let Some(bw) = bandwidth {
+        println!("Memory read bandwidth (probe, same run): {bw:.1} GB/s");
+    }
     if let Some(path) = &args.output_json {
-        write_json(path, &serde_json::to_value(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        extend(
+            &mut value,
+            json!({ "model": engine_args.model, "dtype": engine_args.dtype,
+                    "memory_read_bandwidth_gbs": bandwidth }),
+        );
+        write_json(path, &value)?;
     }
     Ok(if report.failed > 0 { 1 } else { 0 })
 }

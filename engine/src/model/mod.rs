@@ -17,6 +17,7 @@
 mod batch;
 mod config;
 mod dtype;
+pub mod gemm;
 pub mod gemv;
 mod generate;
 mod kv;

@@ -99,7 +99,7 @@ impl GemvPath {
 
 /// `out[m, n] = x[m, k] · w[n, k]ᵀ` with `w` stored as f32 or bf16 and f32 accumulation, on the
 /// fastest path this CPU supports. Any `m`; best for small `m` ([`crate::model::Linear`] uses it
-/// up to 16 rows with f32 weights, 64 with bf16).
+/// up to 16 rows with f32 weights, 128 with bf16).
 ///
 /// # Panics
 /// If the slice lengths do not match `m`, `n`, `k`.
@@ -152,11 +152,18 @@ pub fn matmul_small_on<W: WeightElem>(
     } else {
         x
     };
-    // Transposed result: each task writes a contiguous `[rows, m]` range.
+    // Transposed result: each task writes a contiguous `[rows, m]` range (for one row, `out`).
+    let run = |yt: &mut [f32]| {
+        yt.par_chunks_mut(ROWS_PER_TASK * m)
+            .zip(w.par_chunks(ROWS_PER_TASK * k))
+            .for_each(|(yt, w)| rows(path, x, m, k, w, yt));
+    };
+    if m == 1 {
+        run(out);
+        return;
+    }
     let mut yt = vec![0.0f32; n * m];
-    yt.par_chunks_mut(ROWS_PER_TASK * m)
-        .zip(w.par_chunks(ROWS_PER_TASK * k))
-        .for_each(|(yt, w)| rows(path, x, m, k, w, yt));
+    run(&mut yt);
     for (j, col) in yt.chunks_exact(m).enumerate() {
         for (i, &v) in col.iter().enumerate() {
             out[i * n + j] = v;

@@ -4,7 +4,7 @@ mod linear;
 mod norm;
 mod rope;
 
-pub use linear::{Linear, SMALL_BATCH_ROWS, SMALL_BATCH_ROWS_BF16, WeightView};
+pub use linear::Linear;
 pub use norm::rms_norm;
 pub(crate) use norm::rms_norm_in_place as norm_in_place;
 pub use rope::Rope;
