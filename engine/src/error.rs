@@ -212,11 +212,5 @@ impl From<dyno_kernels::KernelError> for EngineError {
     }
 }
 
-impl From<candle_core::Error> for EngineError {
-    fn from(e: candle_core::Error) -> Self {
-        Self::Forward(e.to_string())
-    }
-}
-
 /// `Result` with [`EngineError`] as the default error.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,7 +1,7 @@
 //! bf16 weight storage (`--dtype bfloat16`) through the whole paged forward.
 //!
-//! Two checks per model, each over a step of 150 prefill rows (the large-batch path, which widens
-//! bf16 tiles for candle's matmul) and decode steps of 1 to 3 rows (the GEMV):
+//! Two checks per model, each over a step of 150 prefill rows (many register tiles of the packed
+//! matmul) and decode steps of 1 to 3 rows (partial tiles):
 //! - the bf16 model equals an f32 model built from the same weights rounded to bf16, within the
 //!   paged-vs-dense tolerance `1e-4·(1 + |logit|)`: storage is the only difference;
 //! - the bf16 model stays close to the f32 model on the unrounded weights: every logit within

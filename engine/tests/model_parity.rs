@@ -85,7 +85,7 @@ fn check_parity(variant: u32, kv_dtype: KvDtype, tol_scale: f32) {
     ];
     let dense: Vec<Vec<f32>> = seqs.iter().map(|s| dense_forward(&weights, s)).collect();
     // Per step: how many tokens of each sequence run (prefill chunks, then decode steps).
-    // The first step has 17 rows (candle matmul), the others use the small-batch GEMV.
+    // The first step has 17 rows (two register tiles), the others one row each.
     let steps: [[usize; 2]; 5] = [[8, 9], [6, 1], [1, 1], [1, 0], [1, 0]];
     let mut done = [0usize; 2];
     for step in steps {

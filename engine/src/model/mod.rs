@@ -8,8 +8,9 @@
 //! | `kv.rs` | [`KvCache`]: per-layer K/V tensors in the kernels' paged layout |
 //! | `weights.rs` | [`Weights`]: host-side weights every loader produces |
 //! | `llama.rs` | [`LlamaModel`]: the paged forward |
-//! | `layers/` | RMSNorm, RoPE, [`Linear`] (candle-core matmul + small-batch GEMV) |
-//! | `gemv/` | the weight-streaming small-batch matmul over f32 or bf16 weights (AVX-512 and portable) |
+//! | `layers/` | RMSNorm, RoPE, [`Linear`] (over the packed-panel matmul of `gemm/`) |
+//! | `gemm/` | the packed-panel AVX-512 matmul every linear layer runs |
+//! | `gemv/` | the row-major weight-streaming GEMV (f32 or bf16): the bandwidth-floor reference of the benches and the `gemv_bandwidth` example |
 //! | `reference.rs` | a dense-attention forward written for clarity, the parity oracle |
 //! | `loader/` | HF directories, llama2.c checkpoints, `--load-format dummy`, built-in `tiny` |
 //! | `generate.rs` | [`generate_greedy`]: a synchronous greedy loop through the real KV manager |
