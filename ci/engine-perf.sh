@@ -4,15 +4,19 @@
 # probe taken in the same process), the built-in model's main job, and resident memory over a
 # 10,000-request run.
 #
-# usage: ci/engine-perf.sh [OUT_DIR]   (default target/engine-perf; needs ../shared/data)
+# usage: ci/engine-perf.sh [OUT_DIR]   (default target/engine-perf; needs ../shared/data;
+#        DYNO_BIN=path/to/dyno skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/engine-perf}
 data=${DYNO_SHARED_DATA:-../shared/data}
 qwen=$data/models/qwen05-shape
 mkdir -p "$out"
-cargo build --release -q -p dyno
-dyno=target/release/dyno
+dyno=${DYNO_BIN:-}
+if [ -z "$dyno" ]; then
+  cargo build --release -q -p dyno
+  dyno=target/release/dyno
+fi
 export DYNO_LOG=warn
 
 for dtype in float32 bfloat16; do

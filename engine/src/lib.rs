@@ -1,10 +1,12 @@
 //! dyno-engine: dyno's inference engine core.
 //!
 //! This crate decides *what* the model computes each step and *where* the KV of every token
-//! lives: a paged KV cache with automatic prefix caching and a vLLM-v1-style continuous-batching
-//! scheduler. Both are pure and synchronous (no IO, no locks, no clocks), so they are
-//! property-tested as state machines and benchmarked in isolation. The model forward, the async
-//! `EngineHandle` and the step loop that ties them together build on this core (issue 3).
+//! lives — a paged KV cache with automatic prefix caching and a vLLM-v1-style continuous-batching
+//! scheduler, both pure and synchronous (no IO, no locks, no clocks), property-tested as state
+//! machines — and computes it: a Llama-family model over that cache ([`model`]), the engine step
+//! that ties them together ([`EngineCore`]: schedule → forward → sample with the `dyno-kernels`
+//! sampling op → stop conditions and detokenized text) and its async actor ([`EngineHandle`]:
+//! one thread runs the loop, each request gets a token stream; dropping it aborts the request).
 //!
 //! # Key types
 //!
@@ -21,6 +23,8 @@
 //!   strings), `n > 1` samples sharing prompt blocks.
 //! - [`EngineRequest`], [`SamplingParams`], [`FinishReason`], and the ids [`RequestId`],
 //!   [`SeqId`], [`BlockId`], [`TokenId`].
+//! - [`EngineCore`] / [`EngineConfig`] / [`TokenEvent`] / [`EngineStats`]: the synchronous step
+//!   loop; [`EngineHandle`] / [`RequestStream`]: the same behind a channel.
 //! - [`EngineError`]: every refusal, with the value and the fix.
 //!
 //! # Usage
