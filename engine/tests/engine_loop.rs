@@ -2,8 +2,10 @@
 //! the async [`EngineHandle`]. Greedy outputs must not depend on how the work was scheduled:
 //! prefix caching, chunked prefill, preemption and the other requests of the batch.
 
+mod common;
+
+use common::shared_data;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use dyno_engine::{
@@ -12,21 +14,6 @@ use dyno_engine::{
     load_model,
 };
 use futures::StreamExt;
-
-/// `$DYNO_SHARED_DATA`, else `../shared/data` beside the workspace root.
-fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("DYNO_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    assert!(
-        dir.is_dir(),
-        "shared test data not found at {}",
-        dir.display()
-    );
-    dir
-}
 
 fn engine(model: &str, config: &EngineConfig) -> EngineCore {
     let loaded = load_model(model, &LoadOptions::default()).expect("model loads");

@@ -1,26 +1,14 @@
 //! Golden outputs of real checkpoints in `../shared/data` (greedy, through the paged forward and
 //! the real KV cache manager). The data directory is required: a missing one fails the test.
 
+mod common;
+
+use common::shared_data;
 use std::path::PathBuf;
 
 use dyno_engine::{
     GenerateOptions, LoadOptions, Model, generate_greedy, generate_greedy_tokens, load_model,
 };
-
-/// `$DYNO_SHARED_DATA`, else `../shared/data` beside the workspace root.
-fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("DYNO_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    assert!(
-        dir.is_dir(),
-        "shared test data not found at {}: check out ../shared beside the workspace or set DYNO_SHARED_DATA",
-        dir.display()
-    );
-    dir
-}
 
 fn path_str(p: PathBuf) -> String {
     assert!(p.exists(), "missing test data file {}", p.display());

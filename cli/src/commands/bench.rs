@@ -5,11 +5,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dyno_bench::dataset::BenchTokenizer;
 use dyno_bench::dataset::{Prompt, SampleRequest};
 use dyno_bench::endpoint::RequestOptions;
 use dyno_bench::metrics::DEFAULT_PERCENTILES;
 use dyno_bench::modes::{latency, throughput};
-use dyno_engine::{EngineHandle, EngineStats};
+use dyno_engine::{EngineCore, EngineHandle, EngineStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
@@ -41,18 +42,29 @@ fn progress(len: u64, disabled: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// Starts the engine's loop and the endpoint over it, with the offline benches' request options
+/// (vLLM's: temperature 1, `ignore_eos`, `max_tokens` from the dataset).
+fn start(
+    core: EngineCore,
+    n: u32,
+    disable_detokenize: bool,
+) -> Result<(EngineHandle, EngineEndpoint, RequestOptions)> {
+    let handle = EngineHandle::spawn(core)?;
+    let endpoint = EngineEndpoint::new(handle.clone());
+    let options = RequestOptions {
+        n,
+        detokenize: !disable_detokenize,
+        ..RequestOptions::default()
+    };
+    Ok((handle, endpoint, options))
+}
+
 /// Runs `dyno bench throughput`.
 pub fn throughput(args: ThroughputArgs) -> Result<i32> {
     let core = build_engine(&args.engine)?;
     let tokenizer = EngineTokenizer(core.tokenizer().clone());
     let requests = crate::dataset_args::sample(&args.dataset, args.engine.seed, &tokenizer)?;
-    let handle = EngineHandle::spawn(core)?;
-    let endpoint = EngineEndpoint::new(handle.clone());
-    let options = RequestOptions {
-        n: args.n,
-        detokenize: !args.disable_detokenize,
-        ..RequestOptions::default()
-    };
+    let (handle, endpoint, options) = start(core, args.n, args.disable_detokenize)?;
     let bar = progress(requests.len() as u64, args.disable_tqdm, "requests");
     let bandwidth_before = read_bandwidth_gbs(&args.engine);
     // Resident memory after every tenth of the requests: it must stay flat after warm-up.
@@ -118,20 +130,9 @@ pub fn latency(args: LatencyArgs) -> Result<i32> {
     engine_args.no_enable_prefix_caching = true;
     let core = build_engine(&engine_args)?;
     let vocab = core.model_config().vocab_size;
-    let specials = {
-        let t = core.tokenizer();
-        let mut s = t.eos_ids();
-        s.extend(t.bos_id());
-        s
-    };
+    let specials = EngineTokenizer(core.tokenizer().clone()).special_token_ids();
     let batch = latency_batch(&args, vocab, &specials);
-    let handle = EngineHandle::spawn(core)?;
-    let endpoint = EngineEndpoint::new(handle.clone());
-    let options = RequestOptions {
-        n: args.n,
-        detokenize: !args.disable_detokenize,
-        ..RequestOptions::default()
-    };
+    let (handle, endpoint, options) = start(core, args.n, args.disable_detokenize)?;
     let bandwidth = read_bandwidth_gbs(&engine_args);
     let bar = progress(
         (args.num_iters_warmup + args.num_iters) as u64,
