@@ -95,6 +95,14 @@ pub struct ThroughputArgs {
     /// The requests.
     #[command(flatten)]
     pub dataset: DatasetFlags,
+    /// Samples, text and output.
+    #[command(flatten)]
+    pub run: OfflineRunFlags,
+}
+
+/// Flags every offline benchmark takes.
+#[derive(Debug, Clone, Args)]
+pub struct OfflineRunFlags {
     /// Samples per prompt.
     #[arg(long, default_value_t = 1)]
     pub n: u32,
@@ -124,24 +132,15 @@ pub struct LatencyArgs {
     /// Requests per batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Samples per prompt.
-    #[arg(long, default_value_t = 1)]
-    pub n: u32,
     /// Unmeasured iterations first.
     #[arg(long, default_value_t = 10)]
     pub num_iters_warmup: usize,
     /// Measured iterations.
     #[arg(long, default_value_t = 30)]
     pub num_iters: usize,
-    /// Produce no output text (token ids only).
-    #[arg(long)]
-    pub disable_detokenize: bool,
-    /// Write the result here (vLLM's keys), atomically.
-    #[arg(long)]
-    pub output_json: Option<PathBuf>,
-    /// No progress bar.
-    #[arg(long)]
-    pub disable_tqdm: bool,
+    /// Samples, text and output.
+    #[command(flatten)]
+    pub run: OfflineRunFlags,
 }
 
 /// `dyno generate`.

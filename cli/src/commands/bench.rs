@@ -64,8 +64,8 @@ pub fn throughput(args: ThroughputArgs) -> Result<i32> {
     let core = build_engine(&args.engine)?;
     let tokenizer = EngineTokenizer(core.tokenizer().clone());
     let requests = crate::dataset_args::sample(&args.dataset, args.engine.seed, &tokenizer)?;
-    let (handle, endpoint, options) = start(core, args.n, args.disable_detokenize)?;
-    let bar = progress(requests.len() as u64, args.disable_tqdm, "requests");
+    let (handle, endpoint, options) = start(core, args.run.n, args.run.disable_detokenize)?;
+    let bar = progress(requests.len() as u64, args.run.disable_tqdm, "requests");
     let bandwidth_before = read_bandwidth_gbs(&args.engine);
     // Resident memory after every tenth of the requests: it must stay flat after warm-up.
     let rss = std::sync::Mutex::new(vec![resident_mib()]);
@@ -111,7 +111,7 @@ pub fn throughput(args: ThroughputArgs) -> Result<i32> {
             "Resident memory: {first:.0} MiB at start, {last:.0} MiB at end, peak {peak:.0} MiB"
         );
     }
-    if let Some(path) = &args.output_json {
+    if let Some(path) = &args.run.output_json {
         let mut value = serde_json::to_value(&report)?;
         extend(
             &mut value,
@@ -132,11 +132,11 @@ pub fn latency(args: LatencyArgs) -> Result<i32> {
     let vocab = core.model_config().vocab_size;
     let specials = EngineTokenizer(core.tokenizer().clone()).special_token_ids();
     let batch = latency_batch(&args, vocab, &specials);
-    let (handle, endpoint, options) = start(core, args.n, args.disable_detokenize)?;
+    let (handle, endpoint, options) = start(core, args.run.n, args.run.disable_detokenize)?;
     let bandwidth = read_bandwidth_gbs(&engine_args);
     let bar = progress(
         (args.num_iters_warmup + args.num_iters) as u64,
-        args.disable_tqdm,
+        args.run.disable_tqdm,
         "iterations",
     );
     let report = runtime()?.block_on(latency::run(
@@ -154,7 +154,7 @@ pub fn latency(args: LatencyArgs) -> Result<i32> {
     if let Some(bw) = bandwidth {
         println!("Memory read bandwidth (probe, same run): {bw:.1} GB/s");
     }
-    if let Some(path) = &args.output_json {
+    if let Some(path) = &args.run.output_json {
         let mut value = serde_json::to_value(&report)?;
         extend(
             &mut value,
