@@ -23,7 +23,7 @@ use crate::request::{EngineRequest, FinishReason, RequestId, SamplingParams};
 use crate::sampler::{SampleRow, Sampler, sample_seed};
 use crate::scheduler::{SampledTokens, Scheduler, StopChecker, StopView};
 use crate::text::SampleText;
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{IncrementalDecoder, Tokenizer};
 
 /// Default `--kv-cache-memory` when none is given: vLLM-CPU's default KV space (4 GiB), capped
 /// at what `max_num_seqs` full-length sequences could use.
@@ -239,7 +239,10 @@ impl EngineCore {
         }
         let id = request.id;
         let params = Arc::new(request.params.clone());
-        let prompt: Vec<u32> = request.prompt.iter().map(|t| t.0).collect();
+        let prompt_len = request.prompt.len();
+        // The detokenizer needs only the prompt's last tokens, not a copy of the whole prompt.
+        let context = prompt_len.saturating_sub(IncrementalDecoder::PROMPT_CONTEXT);
+        let prompt_tail: Vec<u32> = request.prompt[context..].iter().map(|t| t.0).collect();
         let n = params.n;
         self.scheduler.add_request(request)?;
         let stops: Arc<[String]> = params.stop.iter().cloned().collect();
@@ -250,9 +253,9 @@ impl EngineCore {
                     .map(|i| sample_seed(self.seed, params.seed, id, i))
                     .collect(),
                 texts: (0..n)
-                    .map(|_| SampleText::new(&prompt, Arc::clone(&stops)))
+                    .map(|_| SampleText::new(&prompt_tail, Arc::clone(&stops)))
                     .collect(),
-                prompt_len: prompt.len(),
+                prompt_len,
                 params,
                 live_samples: n,
             },
@@ -331,14 +334,17 @@ impl EngineCore {
             self.sampler.sample(&logits, &rows)?
         };
         let mut sampled_iter = sampled.into_iter();
-        let mut logprobs: HashMap<(RequestId, u32), Option<Logprobs>> = HashMap::new();
+        let mut logprobs: HashMap<(RequestId, u32), Logprobs> = HashMap::new();
         let tokens = SampledTokens::new(
             plan.scheduled
                 .iter()
                 .map(|s| {
                     s.emits_token.then(|| {
                         let t = sampled_iter.next().expect("one sample per emitting row");
-                        logprobs.insert((s.request_id, s.sample_index), t.logprobs);
+                        if let Some(lp) = t.logprobs {
+                            // Only rows that asked: no map work on the common path.
+                            logprobs.insert((s.request_id, s.sample_index), lp);
+                        }
                         TokenId(t.token)
                     })
                 })
@@ -378,7 +384,7 @@ impl EngineCore {
                 sample_index: out.sample_index,
                 token: out.token.0,
                 text: text_delta,
-                logprobs: logprobs.remove(&key).flatten(),
+                logprobs: logprobs.remove(&key),
                 num_prompt_tokens: state.prompt_len,
                 num_output_tokens: out.num_output_tokens,
                 finished: out.finished,

@@ -20,12 +20,17 @@ pub struct IncrementalDecoder {
 const WINDOW: usize = 6;
 
 impl IncrementalDecoder {
-    /// Starts after `prompt` (whose text is not emitted).
+    /// Prompt tokens the decoder keeps; callers may pass just these to [`new`](Self::new).
+    pub const PROMPT_CONTEXT: usize = WINDOW;
+
+    /// Starts after `prompt` (whose text is not emitted). Only the prompt's last few tokens are
+    /// kept: they are all the first delta is decoded against.
     pub fn new(prompt: &[u32]) -> Self {
+        let tail = &prompt[prompt.len().saturating_sub(WINDOW)..];
         Self {
-            ids: prompt.to_vec(),
-            prefix_offset: prompt.len().saturating_sub(WINDOW),
-            read_offset: prompt.len(),
+            ids: tail.to_vec(),
+            prefix_offset: 0,
+            read_offset: tail.len(),
         }
     }
 
@@ -58,7 +63,7 @@ impl IncrementalDecoder {
         Ok(after_common_prefix(&full, &prefix).to_string())
     }
 
-    /// Every token so far, prompt included.
+    /// The prompt's last tokens (at most [`Self::PROMPT_CONTEXT`]), then every token pushed.
     pub fn ids(&self) -> &[u32] {
         &self.ids
     }
