@@ -13,6 +13,7 @@ rules=(
   "dyno-stats: dyno-kernels dyno-engine dyno-protocol dyno-server dyno-bench dyno-regress dyno tokio reqwest axum"
   "dyno-bench: dyno-engine dyno-kernels dyno-server dyno-regress dyno"
   "dyno-regress: dyno-bench dyno-engine dyno-kernels dyno-server dyno"
+  "dyno-mock: dyno-kernels dyno-engine dyno-server dyno-bench dyno-regress dyno axum"
   "dyno-benches: dyno-server dyno"
 )
 

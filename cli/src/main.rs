@@ -37,8 +37,12 @@ fn main() -> ExitCode {
         Command::Bench(b) => match b.command {
             BenchCommand::Throughput(a) => commands::bench::throughput(a),
             BenchCommand::Latency(a) => commands::bench::latency(a),
+            BenchCommand::Serve(a) => commands::bench_serve::run(*a),
+            BenchCommand::Compare(a) => commands::compare::run(a),
         },
         Command::Generate(a) => commands::generate::run(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::MockServer(a) => commands::mock_server::run(a),
         Command::Regress(r) => match r.command {
             RegressCommand::Run(a) => commands::run::run(a),
             RegressCommand::Check(a) => commands::check::run(a),

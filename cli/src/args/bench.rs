@@ -21,6 +21,10 @@ pub enum BenchCommand {
     Throughput(ThroughputArgs),
     /// Offline latency: one batch at a time through the in-process engine.
     Latency(LatencyArgs),
+    /// Online: load an OpenAI-compatible (or TGI, llama.cpp, sglang) server over HTTP.
+    Serve(Box<super::bench_serve::BenchServeArgs>),
+    /// Say which differences between two `bench serve` result files are significant.
+    Compare(super::bench_serve::CompareArgs),
 }
 
 /// Dataset selection and shaping (shared by the benchmarks that read datasets).

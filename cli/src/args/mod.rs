@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_serve;
 pub mod engine;
+pub mod mock;
+pub mod serve;
 
 pub use bench::{BenchArgs, BenchCommand, GenerateArgs};
 
@@ -37,6 +40,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Generate a completion of one prompt with the in-process engine.
     Generate(GenerateArgs),
+    /// Serve the engine over an OpenAI-compatible HTTP API.
+    Serve(serve::ServeArgs),
+    /// A ground-truth server that streams tokens on an exact schedule (for checking clients).
+    MockServer(mock::MockServerArgs),
     /// The performance regression gate (exit 0 pass, 1 regression, 2 error, 3 inconclusive).
     Regress(RegressArgs),
 }

@@ -3,10 +3,14 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod bench_serve;
 pub mod calibrate;
 pub mod check;
+pub mod compare;
 pub mod generate;
+pub mod mock_server;
 pub mod run;
+pub mod serve;
 
 use anyhow::Result;
 use dyno_regress::{Baseline, JudgeConfig, MissingPolicy};

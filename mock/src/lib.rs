@@ -1,0 +1,1 @@
+//! dyno-mock: a ground-truth server for benchmark clients (work in progress).
