@@ -9,11 +9,19 @@
 //! | module | holds |
 //! |---|---|
 //! | [`dataset`] | the dataset readers (random, sharegpt, sonnet, burstgpt, prefix_repetition, custom) and [`BenchTokenizer`](dataset::BenchTokenizer) |
-//! | [`endpoint`] | [`Endpoint`](endpoint::Endpoint): one request in, a raw [`RequestOutcome`](endpoint::RequestOutcome) out |
-//! | [`metrics`] | pure functions from outcomes to throughput, TTFT and per-token figures |
-//! | [`modes`] | offline `throughput` and `latency` runs and their vLLM-compatible JSON |
+//! | [`endpoint`] | [`Endpoint`](endpoint::Endpoint): one request in, a raw [`RequestOutcome`](endpoint::RequestOutcome) out; [`HttpEndpoint`](endpoint::HttpEndpoint) and its backends (openai, openai-chat, tgi, llama.cpp, sglang) |
+//! | [`arrival`] | the arrival [`Schedule`](arrival::Schedule): Gamma/Poisson rates, ramp-up, trace timestamps |
+//! | [`runner`] | the `bench serve` runner: absolute send times, concurrency slots, duration, cancellation |
+//! | [`metrics`] | pure functions from outcomes to throughput, TTFT and per-token figures; `bench serve`'s metrics and steady state |
+//! | [`report`] | the printed table, result JSON (vLLM's keys and file names), per-request JSONL, `--num-runs` summary |
+//! | [`compare`] | which differences between two `bench serve` result files are statistically significant |
+//! | [`modes`] | offline `throughput` and `latency` runs and their vLLM-compatible JSON; the `serve` steps |
 
+pub mod arrival;
+pub mod compare;
 pub mod dataset;
 pub mod endpoint;
 pub mod metrics;
 pub mod modes;
+pub mod report;
+pub mod runner;

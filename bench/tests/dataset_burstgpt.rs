@@ -33,22 +33,58 @@ fn args(path: &Path, num_prompts: usize) -> DatasetArgs {
 }
 
 /// (prompt_len, output, timestamp) of each request.
-fn shapes(requests: &[dyno_bench::dataset::SampleRequest]) -> Vec<(usize, usize, f64)> {
+fn shapes(requests: &[dyno_bench::dataset::SampleRequest]) -> Vec<(usize, usize, Option<f64>)> {
     requests
         .iter()
-        .map(|r| (r.prompt_len, r.expected_output_len, r.timestamp.unwrap()))
+        .map(|r| (r.prompt_len, r.expected_output_len, r.timestamp))
         .collect()
 }
 
 #[test]
-fn keeps_gpt4_rows_with_responses_and_relative_timestamps() {
+fn keeps_gpt4_rows_with_responses_without_timestamps_unless_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let tok = ByteTokenizer::default();
-    let requests = sample(&args(&trace(dir.path(), ROWS), 3), &tok).unwrap();
+    let path = trace(dir.path(), ROWS);
+    let requests = sample(&args(&path, 3), &tok).unwrap();
     assert_sequential_ids(&requests, "burstgpt-");
     let mut got = shapes(&requests);
-    got.sort_by(|a, b| a.2.total_cmp(&b.2));
-    assert_eq!(got, [(30, 10, 0.0), (8, 4, 5.0), (50, 25, 13.5)]);
+    got.sort_by_key(|s| s.0);
+    assert_eq!(got, [(8, 4, None), (30, 10, None), (50, 25, None)]);
+
+    let mut replayed = args(&path, 3);
+    replayed.replay.self_timed = Some(true);
+    let requests = sample(&replayed, &tok).unwrap();
+    assert_sequential_ids(&requests, "burstgpt-");
+    assert_eq!(
+        shapes(&requests),
+        [(30, 10, Some(0.0)), (8, 4, Some(5.0)), (50, 25, Some(13.5))],
+        "in time order, relative to the first kept row"
+    );
+}
+
+#[test]
+fn replay_takes_the_first_rows_and_scales_their_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..40)
+        .map(|i| format!("{},GPT-4,{},1,0,Conversation log\n", 100 + 2 * i, 10 + i))
+        .collect();
+    let path = trace(dir.path(), &rows);
+    let mut a = args(&path, 4);
+    a.replay.self_timed = Some(true);
+    a.replay.time_scale = 0.25;
+    let got = shapes(&sample(&a, &ByteTokenizer::default()).unwrap());
+    assert_eq!(
+        got,
+        [
+            (10, 1, Some(0.0)),
+            (11, 1, Some(0.5)),
+            (12, 1, Some(1.0)),
+            (13, 1, Some(1.5))
+        ]
+    );
+    // More than the trace holds: every row once, never repeated arrival times.
+    a.num_prompts = 100;
+    assert_eq!(sample(&a, &ByteTokenizer::default()).unwrap().len(), 40);
 }
 
 #[test]
@@ -113,7 +149,7 @@ fn columns_are_found_by_name() {
                API log,6,GPT-4,3.5,11,17\n";
     let path = write(dir.path(), "reordered.csv", csv);
     let requests = sample(&args(&path, 1), &ByteTokenizer::default()).unwrap();
-    assert_eq!(shapes(&requests), [(11, 6, 0.0)]);
+    assert_eq!(shapes(&requests), [(11, 6, None)]);
 }
 
 #[test]

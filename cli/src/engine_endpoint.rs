@@ -171,7 +171,9 @@ impl Endpoint for EngineEndpoint {
             send_offset,
             chunks,
             latency,
+            total_time: latency,
             generated_text: text,
+            ..RequestOutcome::default()
         }
     }
 }

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::error::DatasetError;
+use super::hf::HfArgs;
+use super::replay::ReplayArgs;
+use super::spec_bench::SpecBenchArgs;
+use super::timed_trace::TimedTraceArgs;
 
 /// A dataset dyno reads, spelled as vLLM's `--dataset-name`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,17 +26,32 @@ pub enum DatasetName {
     PrefixRepetition,
     /// `custom`: one `{"prompt": …}` object per line (JSONL).
     Custom,
+    /// `spec_bench`: the first turn of Spec-Bench questions (JSONL), by category.
+    SpecBench,
+    /// `hf`: a local copy of a Hugging Face dataset (MT-Bench, InstructCoder, AIMO, Blazedit) in
+    /// its published columns (JSON or JSONL).
+    Hf,
+    /// `timed_trace`: a Mooncake-style JSONL trace; `hash_ids` become shared token blocks and
+    /// the timestamps drive the arrivals.
+    TimedTrace,
+    /// `azure` (dyno's own): request/response lengths and arrival times of the Azure LLM
+    /// inference trace 2023 (CSV).
+    Azure,
 }
 
 impl DatasetName {
     /// Every dataset dyno reads.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 10] = [
         Self::Random,
         Self::ShareGpt,
         Self::Sonnet,
         Self::BurstGpt,
         Self::PrefixRepetition,
         Self::Custom,
+        Self::SpecBench,
+        Self::Hf,
+        Self::TimedTrace,
+        Self::Azure,
     ];
 
     /// vLLM's name for it.
@@ -44,6 +63,10 @@ impl DatasetName {
             Self::BurstGpt => "burstgpt",
             Self::PrefixRepetition => "prefix_repetition",
             Self::Custom => "custom",
+            Self::SpecBench => "spec_bench",
+            Self::Hf => "hf",
+            Self::TimedTrace => "timed_trace",
+            Self::Azure => "azure",
         }
     }
 
@@ -58,7 +81,28 @@ impl DatasetName {
                  Total tokens, Log Type",
             ),
             Self::Custom => Some("a JSONL file with one {\"prompt\": ...} object per line"),
+            Self::SpecBench => Some(
+                "Spec-Bench's question.jsonl, one {\"category\": ..., \"turns\": [...]} object per line",
+            ),
+            Self::Hf => Some(
+                "a local JSON or JSONL copy of philschmid/mt-bench, likaixin/InstructCoder, \
+                 AI-MO/aimo-validation-aime, AI-MO/NuminaMath-1.5, AI-MO/NuminaMath-CoT, \
+                 vdaita/edit_5k_char or vdaita/edit_10k_char (name it with --hf-name)",
+            ),
+            Self::TimedTrace => Some(
+                "a Mooncake-style JSONL trace, one {\"timestamp\", \"input_length\", \
+                 \"output_length\", \"hash_ids\"} object per line",
+            ),
+            Self::Azure => Some(
+                "an Azure LLM inference trace CSV with columns TIMESTAMP, ContextTokens, \
+                 GeneratedTokens",
+            ),
         }
+    }
+
+    /// Whether its rows carry arrival times that `--self-timed` can replay.
+    pub fn has_timestamps(self) -> bool {
+        matches!(self, Self::TimedTrace | Self::BurstGpt | Self::Azure)
     }
 }
 
@@ -69,15 +113,12 @@ impl fmt::Display for DatasetName {
 }
 
 /// vLLM dataset names that dyno does not read yet; they get a clearer error than a typo.
-const VLLM_ONLY: [&str; 8] = [
+const VLLM_ONLY: [&str; 5] = [
     "random-mm",
     "random-rerank",
-    "hf",
     "custom_audio",
     "custom_image",
-    "spec_bench",
     "speed_bench",
-    "timed_trace",
 ];
 
 impl FromStr for DatasetName {
@@ -295,18 +336,19 @@ pub struct DatasetArgs {
     pub name: DatasetName,
     /// `--dataset-path`: required by the file-backed datasets, refused by the generated ones.
     pub path: Option<PathBuf>,
-    /// `--num-prompts` (1000). For `custom`, 0 means every row (vLLM: ≤ 0).
+    /// `--num-prompts` (1000). For `custom` and `spec_bench`, 0 means every row (vLLM: ≤ 0).
     pub num_prompts: usize,
     /// `--seed` (0).
     pub seed: u64,
     /// Request ids are this prefix plus a number; `None` means `"<dataset name>-"`.
     pub request_id_prefix: Option<String>,
-    /// `--disable-shuffle`: keep the file's order (sharegpt, custom, prefix_repetition).
+    /// `--disable-shuffle`: keep the file's order (sharegpt, custom, spec_bench, hf,
+    /// prefix_repetition).
     pub disable_shuffle: bool,
     /// `--no-oversample`: when the file has fewer usable rows than `num_prompts`, send fewer
     /// requests instead of repeating rows.
     pub no_oversample: bool,
-    /// `--skip-chat-template`: send custom prompts as they are.
+    /// `--skip-chat-template`: send custom, spec_bench and hf prompts as they are.
     pub skip_chat_template: bool,
     /// The `random` dataset's options.
     pub random: RandomArgs,
@@ -319,6 +361,14 @@ pub struct DatasetArgs {
     pub prefix_repetition: PrefixRepetitionArgs,
     /// `--custom-output-len` (256).
     pub custom_output_len: CustomOutputLen,
+    /// The `spec_bench` dataset's options.
+    pub spec_bench: SpecBenchArgs,
+    /// The `hf` dataset's options.
+    pub hf: HfArgs,
+    /// The `timed_trace` dataset's options.
+    pub timed_trace: TimedTraceArgs,
+    /// Trace replay (`--self-timed`) for timed_trace, burstgpt and azure.
+    pub replay: ReplayArgs,
 }
 
 impl Default for DatasetArgs {
@@ -337,6 +387,10 @@ impl Default for DatasetArgs {
             sonnet: SonnetArgs::default(),
             prefix_repetition: PrefixRepetitionArgs::default(),
             custom_output_len: CustomOutputLen::default(),
+            spec_bench: SpecBenchArgs::default(),
+            hf: HfArgs::default(),
+            timed_trace: TimedTraceArgs::default(),
+            replay: ReplayArgs::default(),
         }
     }
 }
@@ -363,6 +417,8 @@ impl DatasetArgs {
             self.sharegpt_output_len = Some(output);
             self.custom_output_len = CustomOutputLen::Fixed(output);
             self.prefix_repetition.output_len = output;
+            self.spec_bench.output_len = output;
+            self.hf.output_len = Some(output);
         }
     }
 
@@ -392,7 +448,7 @@ mod tests {
     #[test]
     fn unknown_and_unsupported_names_are_told_apart() {
         assert!(matches!(
-            "timed_trace".parse::<DatasetName>(),
+            "speed_bench".parse::<DatasetName>(),
             Err(DatasetError::UnsupportedDataset { .. })
         ));
         assert!(matches!(
@@ -434,7 +490,10 @@ mod tests {
         assert_eq!(args.sharegpt_output_len, Some(32));
         assert_eq!(args.custom_output_len, CustomOutputLen::Fixed(32));
         assert_eq!(args.prefix_repetition.output_len, 32);
+        assert_eq!(args.spec_bench.output_len, 32);
+        assert_eq!(args.hf.output_len, Some(32));
         assert_eq!(args.sonnet, SonnetArgs::default());
+        assert_eq!(args.timed_trace, TimedTraceArgs::default());
         assert_eq!(args.id_prefix(), "random-");
     }
 }

@@ -8,34 +8,29 @@
 //! `j < Request tokens`, and `prompt_len` is `Request tokens`, not re-counted (as in vLLM).
 //!
 //! Beyond vLLM:
-//! * `timestamp` holds the row's `Timestamp` minus the earliest kept row's (the first one in
-//!   BurstGPT's time-ordered files), for trace replay; vLLM ignores the column. Requests come
-//!   in sampled order, not time order: a replayer sorts them.
+//! * trace replay: with `--self-timed` (see [`super::replay`]) the requests are the first
+//!   `num_prompts` kept rows, and `timestamp` holds each row's `Timestamp` (seconds) minus the
+//!   earliest one's, times `--trace-time-scale`; vLLM ignores the column. Without it,
+//!   `timestamp` is `None`.
 //! * `no_oversample` is honoured: asking for more requests than rows then gives every row once
 //!   (shuffled) instead of repeating rows.
 
 use std::path::Path;
 
-use rand::Rng;
-use rand::seq::index;
-
 use super::error::{DatasetError, Location, Result};
-use super::source::{malformed, read_text};
-use super::{Context, Prompt, SampleRequest};
+use super::replay::{TraceRow, length_trace_requests};
+use super::source::{csv_column, csv_error, malformed, read_text};
+use super::{Context, SampleRequest};
 
 const EXPECTED: &str = "BurstGPT CSV columns Timestamp, Model, Request tokens, Response tokens, \
                         Total tokens, Log Type";
 
-/// One kept row.
-#[derive(Clone, Copy, Debug)]
-struct Row {
-    timestamp: f64,
-    request_tokens: usize,
-    response_tokens: usize,
-}
-
-/// `num_prompts` BurstGPT requests from `path`.
-pub(crate) fn sample(ctx: &Context<'_>, path: &Path) -> Result<Vec<SampleRequest>> {
+/// `num_prompts` BurstGPT requests from `path`; replayed at `replay_scale` when given.
+pub(crate) fn sample(
+    ctx: &Context<'_>,
+    path: &Path,
+    replay_scale: Option<f64>,
+) -> Result<Vec<SampleRequest>> {
     let rows = read_rows(path)?;
     if rows.is_empty() {
         return Err(DatasetError::NoUsableRows {
@@ -45,77 +40,18 @@ pub(crate) fn sample(ctx: &Context<'_>, path: &Path) -> Result<Vec<SampleRequest
                 .to_owned(),
         });
     }
-    let vocab = ctx.tokenizer.vocab_size();
-    if vocab == 0 {
-        return Err(DatasetError::InvalidTokenizer {
-            problem: "its vocabulary is empty".to_owned(),
-        });
-    }
-    let t0 = rows
-        .iter()
-        .map(|r| r.timestamp)
-        .fold(f64::INFINITY, f64::min);
-
-    let mut rng = ctx.rng();
-    let n = ctx.num_prompts;
-    let picks: Vec<usize> = if n <= rows.len() {
-        index::sample(&mut rng, rows.len(), n).into_vec()
-    } else if ctx.no_oversample {
-        index::sample(&mut rng, rows.len(), rows.len()).into_vec()
-    } else {
-        (0..n).map(|_| rng.random_range(0..rows.len())).collect()
-    };
-
-    let requests = picks
-        .iter()
-        .enumerate()
-        .map(|(i, &pick)| {
-            let row = rows[pick];
-            let ids: Vec<u32> = (0..row.request_tokens)
-                .map(|j| ((i + j) % vocab) as u32)
-                .collect();
-            SampleRequest {
-                request_id: ctx.request_id(i),
-                prompt: Prompt::Text(ctx.tokenizer.decode(&ids)),
-                prompt_len: row.request_tokens,
-                expected_output_len: row.response_tokens,
-                timestamp: Some(row.timestamp - t0),
-            }
-        })
-        .collect();
-    Ok(requests)
+    length_trace_requests(ctx, &rows, replay_scale)
 }
 
 /// The kept rows of the CSV at `path`.
-fn read_rows(path: &Path) -> Result<Vec<Row>> {
+fn read_rows(path: &Path) -> Result<Vec<TraceRow>> {
     let text = read_text(path)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(text.as_bytes());
-    let csv_error = |e: csv::Error| {
-        let line = e.position().map_or(1, csv::Position::line);
-        let problem = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!("invalid CSV: {len} fields where the header has {expected_len}"),
-            _ => format!("invalid CSV ({e})"),
-        };
-        malformed(path, Location::Line(line), problem, EXPECTED)
-    };
+    let csv_error = |e| csv_error(path, e, EXPECTED);
     let headers = reader.headers().map_err(csv_error)?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                malformed(
-                    path,
-                    Location::Header,
-                    format!("no `{name}` column"),
-                    EXPECTED,
-                )
-            })
-    };
+    let column = |name| csv_column(path, &headers, name, EXPECTED);
     let timestamp = column("Timestamp")?;
     let model = column("Model")?;
     let request = column("Request tokens")?;
@@ -161,10 +97,19 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
             }
             Ok(value as usize)
         };
-        rows.push(Row {
-            timestamp: number(timestamp, "Timestamp")?,
-            request_tokens: count(request, "Request tokens")?,
-            response_tokens: count(response, "Response tokens")?,
+        let time = number(timestamp, "Timestamp")?;
+        if !time.is_finite() {
+            return Err(malformed(
+                path,
+                Location::Line(line),
+                format!("`Timestamp` is {time}, not a time in seconds"),
+                EXPECTED,
+            ));
+        }
+        rows.push(TraceRow {
+            timestamp: time,
+            input_tokens: count(request, "Request tokens")?,
+            output_tokens: count(response, "Response tokens")?,
         });
     }
     Ok(rows)

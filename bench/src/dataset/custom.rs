@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::args::CustomOutputLen;
 use super::error::{DatasetError, Location, Result};
-use super::source::{kind, malformed, parse_json, read_text};
+use super::source::{kind, malformed, parse_json, read_text, token_count};
 use super::{Context, Prompt, SampleRequest};
 
 const EXPECTED: &str =
@@ -141,13 +141,4 @@ fn read_rows(path: &Path, output_len: CustomOutputLen) -> Result<Vec<Row>> {
         });
     }
     Ok(rows)
-}
-
-/// A non-negative whole number (`12` or `12.0`, as pandas may write it).
-fn token_count(value: &Value) -> Option<usize> {
-    if let Some(n) = value.as_u64() {
-        return usize::try_from(n).ok();
-    }
-    let f = value.as_f64()?;
-    (f >= 0.0 && f.fract() == 0.0 && f <= usize::MAX as f64).then_some(f as usize)
 }

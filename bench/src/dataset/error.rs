@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::args::DatasetName;
+
 /// `Result` with [`DatasetError`] as the default error.
 pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
 
@@ -40,23 +42,25 @@ impl fmt::Display for Location {
     }
 }
 
+/// The names `--dataset-name` takes, comma-separated.
+fn dataset_names() -> String {
+    DatasetName::ALL.map(DatasetName::as_str).join(", ")
+}
+
 /// Why a dataset could not be turned into requests.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatasetError {
     /// `--dataset-name` is not a dataset vLLM knows.
-    #[error(
-        "unknown dataset `{name}`; expected one of: random, sharegpt, sonnet, burstgpt, \
-         prefix_repetition, custom"
-    )]
+    #[error("unknown dataset `{name}`; expected one of: {}", dataset_names())]
     UnknownDataset {
         /// The name as given.
         name: String,
     },
     /// `--dataset-name` is one of vLLM's datasets that dyno does not read (yet).
     #[error(
-        "dataset `{name}` exists in vLLM but dyno does not read it yet; use one of: random, \
-         sharegpt, sonnet, burstgpt, prefix_repetition, custom"
+        "dataset `{name}` exists in vLLM but dyno does not read it yet; use one of: {}",
+        dataset_names()
     )]
     UnsupportedDataset {
         /// The name as given.
@@ -117,6 +121,14 @@ pub enum DatasetError {
         problem: String,
         /// What the format requires there.
         expected: &'static str,
+    },
+    /// The file is in a format dyno does not read (Parquet).
+    #[error("{} {problem}", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// What it is, and how to convert it.
+        problem: String,
     },
     /// Nothing in the file survived the dataset's filters.
     #[error("no usable rows in {}: {reason}", path.display())]

@@ -23,9 +23,19 @@
 //! | `random` | nothing: exact-length random token prompts | `random.rs` |
 //! | `sharegpt` | ShareGPT JSON list | `sharegpt.rs` |
 //! | `sonnet` | poem lines (text) | `sonnet.rs` |
-//! | `burstgpt` | BurstGPT CSV (lengths and timestamps) | `burstgpt.rs` |
+//! | `burstgpt` | BurstGPT CSV (lengths; timestamps with `--self-timed`) | `burstgpt.rs` |
 //! | `prefix_repetition` | nothing: groups sharing a random prefix | `prefix_repetition.rs` |
 //! | `custom` | JSONL `{"prompt", "output_tokens"}` | `custom.rs` |
+//! | `spec_bench` | Spec-Bench JSONL `{"category", "turns"}` | `spec_bench.rs` |
+//! | `hf` | local JSON/JSONL of MT-Bench, InstructCoder, AIMO, Blazedit | `hf/` |
+//! | `timed_trace` | Mooncake JSONL `{"timestamp", "input_length", "output_length", "hash_ids"}`: token-id prompts sharing blocks, self-timed | `timed_trace.rs` |
+//! | `azure` | Azure LLM inference trace 2023 CSV (lengths; timestamps with `--self-timed`) | `azure.rs` |
+//!
+//! # Trace replay
+//!
+//! [`SampleRequest::timestamp`] is set only when the run is to follow the trace's clock:
+//! `timed_trace` by default, `burstgpt` and `azure` with `--self-timed` (vLLM ignores their
+//! timestamps), never for the other datasets. See `replay.rs` for the rules and time scaling.
 //!
 //! # Determinism
 //!
@@ -43,14 +53,20 @@
 //! prefix (default `"<dataset name>-"`) plus a number; a repeated id is an error.
 
 mod args;
+mod azure;
 mod burstgpt;
 mod custom;
 mod error;
+mod hf;
 mod prefix_repetition;
 mod random;
+mod records;
+mod replay;
 mod sharegpt;
 mod sonnet;
 mod source;
+mod spec_bench;
+mod timed_trace;
 mod tokens;
 
 use std::collections::HashSet;
@@ -63,7 +79,11 @@ pub use args::{
     SonnetArgs, SonnetPrompt,
 };
 pub use error::{DatasetError, Location, Result};
+pub use hf::HfArgs;
 pub use random::LengthBounds;
+pub use replay::ReplayArgs;
+pub use spec_bench::SpecBenchArgs;
+pub use timed_trace::TimedTraceArgs;
 
 /// A prompt as it is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +105,9 @@ pub struct SampleRequest {
     pub prompt_len: usize,
     /// Output tokens to ask for (`max_tokens`; benchmarks also set `ignore_eos`).
     pub expected_output_len: usize,
-    /// Arrival time in seconds from the start of the run, for trace replay.
+    /// Arrival time in seconds from the start of the run when the run replays its dataset's
+    /// clock (timed_trace by default, burstgpt and azure with `--self-timed`); `None` otherwise,
+    /// and then the run's `--request-rate` decides.
     pub timestamp: Option<f64>,
 }
 
@@ -112,8 +134,9 @@ pub trait BenchTokenizer: Send + Sync {
 /// The requests `args` describe, tokenized with `tokenizer`.
 ///
 /// Checks the options first (a file-backed dataset needs `path`, a generated one refuses it;
-/// `num_prompts` must be positive except for `custom`), then reads and samples the dataset,
-/// and finally checks that request ids are unique.
+/// `num_prompts` must be positive except for `custom` and `spec_bench`; replay options must fit
+/// the dataset), then reads and samples the dataset, and finally checks that request ids are
+/// unique.
 pub fn sample(args: &DatasetArgs, tokenizer: &dyn BenchTokenizer) -> Result<Vec<SampleRequest>> {
     let name = args.name;
     if let (None, Some(path)) = (name.expected_file(), &args.path) {
@@ -122,13 +145,14 @@ pub fn sample(args: &DatasetArgs, tokenizer: &dyn BenchTokenizer) -> Result<Vec<
             path: path.clone(),
         });
     }
-    if args.num_prompts == 0 && name != DatasetName::Custom {
+    if args.num_prompts == 0 && !matches!(name, DatasetName::Custom | DatasetName::SpecBench) {
         return Err(DatasetError::InvalidArgument {
             flag: "--num-prompts",
             value: "0".to_owned(),
             expected: "expected at least 1 request".to_owned(),
         });
     }
+    let replay = args.replay.scale_for(name)?;
     let ctx = Context {
         tokenizer,
         num_prompts: args.num_prompts,
@@ -149,7 +173,7 @@ pub fn sample(args: &DatasetArgs, tokenizer: &dyn BenchTokenizer) -> Result<Vec<
         DatasetName::Random => random::sample(&ctx, &args.random)?,
         DatasetName::ShareGpt => sharegpt::sample(&ctx, file()?, args.sharegpt_output_len)?,
         DatasetName::Sonnet => sonnet::sample(&ctx, file()?, &args.sonnet)?,
-        DatasetName::BurstGpt => burstgpt::sample(&ctx, file()?)?,
+        DatasetName::BurstGpt => burstgpt::sample(&ctx, file()?, replay)?,
         DatasetName::PrefixRepetition => prefix_repetition::sample(&ctx, &args.prefix_repetition)?,
         DatasetName::Custom => custom::sample(
             &ctx,
@@ -157,6 +181,12 @@ pub fn sample(args: &DatasetArgs, tokenizer: &dyn BenchTokenizer) -> Result<Vec<
             args.custom_output_len,
             args.skip_chat_template,
         )?,
+        DatasetName::SpecBench => {
+            spec_bench::sample(&ctx, file()?, &args.spec_bench, args.skip_chat_template)?
+        }
+        DatasetName::Hf => hf::sample(&ctx, file()?, &args.hf, args.skip_chat_template)?,
+        DatasetName::TimedTrace => timed_trace::sample(&ctx, file()?, &args.timed_trace, replay)?,
+        DatasetName::Azure => azure::sample(&ctx, file()?, replay)?,
     };
     ensure_unique_ids(&requests)?;
     Ok(requests)

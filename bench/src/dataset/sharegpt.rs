@@ -27,10 +27,27 @@ const MAX_TOTAL_LEN: usize = 2048;
 /// vLLM's `is_valid_sequence`: a prompt of 4..=1024 tokens, an output of at least 4 (not
 /// checked when the output length is fixed), and at most 2048 tokens together.
 pub(crate) fn is_valid_sequence(prompt_len: usize, output_len: usize, output_fixed: bool) -> bool {
+    is_valid_sequence_within(
+        prompt_len,
+        output_len,
+        output_fixed,
+        MAX_PROMPT_LEN,
+        MAX_TOTAL_LEN,
+    )
+}
+
+/// [`is_valid_sequence`] with other limits (vLLM's AIMO reader: 2048 and 32000).
+pub(crate) fn is_valid_sequence_within(
+    prompt_len: usize,
+    output_len: usize,
+    output_fixed: bool,
+    max_prompt_len: usize,
+    max_total_len: usize,
+) -> bool {
     let prompt_too_short = prompt_len < MIN_LEN;
     let output_too_short = !output_fixed && output_len < MIN_LEN;
-    let prompt_too_long = prompt_len > MAX_PROMPT_LEN;
-    let total_too_long = prompt_len + output_len > MAX_TOTAL_LEN;
+    let prompt_too_long = prompt_len > max_prompt_len;
+    let total_too_long = prompt_len + output_len > max_total_len;
     !(prompt_too_short || output_too_short || prompt_too_long || total_too_long)
 }
 

@@ -1,7 +1,9 @@
-//! Offline benchmark modes: `throughput` (every request at once, as `vllm bench throughput`)
-//! and `latency` (one batch at a time, as `vllm bench latency`).
+//! Benchmark modes: offline `throughput` (every request at once, as `vllm bench throughput`)
+//! and `latency` (one batch at a time, as `vllm bench latency`) over any [`Endpoint`], and
+//! online `serve` (an arrival schedule against a server over HTTP, as `vllm bench serve`).
 
 pub mod latency;
+pub mod serve;
 pub mod throughput;
 
 use std::time::Instant;

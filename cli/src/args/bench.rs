@@ -24,13 +24,15 @@ pub enum BenchCommand {
     /// Online: load an OpenAI-compatible (or TGI, llama.cpp, sglang) server over HTTP.
     Serve(Box<super::bench_serve::BenchServeArgs>),
     /// Say which differences between two `bench serve` result files are significant.
-    Compare(super::bench_serve::CompareArgs),
+    Compare(super::compare::CompareArgs),
 }
 
 /// Dataset selection and shaping (shared by the benchmarks that read datasets).
 #[derive(Debug, Clone, Args)]
 pub struct DatasetFlags {
-    /// random, sharegpt, sonnet, burstgpt, prefix_repetition or custom.
+    /// random, sharegpt, sonnet, burstgpt, prefix_repetition, custom, spec_bench, hf (local
+    /// MT-Bench, InstructCoder, AIMO or Blazedit files), timed_trace (Mooncake JSONL) or azure
+    /// (Azure LLM inference trace CSV).
     #[arg(long, default_value = "random")]
     pub dataset_name: String,
     /// The dataset file (not needed for random and prefix_repetition).
@@ -67,10 +69,10 @@ pub struct DatasetFlags {
     /// Output tokens of custom requests (−1: each line's `output_tokens`).
     #[arg(long, default_value_t = 256, allow_hyphen_values = true)]
     pub custom_output_len: i64,
-    /// Do not apply the chat template to custom prompts.
+    /// Do not apply the chat template to custom, spec_bench and hf prompts.
     #[arg(long)]
     pub skip_chat_template: bool,
-    /// Keep the dataset's order (sharegpt).
+    /// Keep the dataset's order (sharegpt, custom, spec_bench, hf, prefix_repetition).
     #[arg(long)]
     pub disable_shuffle: bool,
     /// Do not duplicate requests when the dataset has fewer than --num-prompts.
@@ -88,6 +90,93 @@ pub struct DatasetFlags {
     /// prefix_repetition: output tokens per request.
     #[arg(long, default_value_t = 128)]
     pub prefix_repetition_output_len: usize,
+    /// spec_bench and hf options (boxed: they would make every benchmark's arguments large).
+    #[command(flatten)]
+    pub files: Box<FileDatasetFlags>,
+    /// timed_trace and trace-replay options (boxed for the same reason).
+    #[command(flatten)]
+    pub trace: Box<TraceFlags>,
+}
+
+/// The spec_bench and hf datasets' flags.
+#[derive(Debug, Clone, Args)]
+pub struct FileDatasetFlags {
+    /// spec_bench: output tokens per request.
+    #[arg(long, default_value_t = 256)]
+    pub spec_bench_output_len: usize,
+    /// spec_bench: only questions of this category (e.g. coding, math_reasoning, rag).
+    #[arg(long)]
+    pub spec_bench_category: Option<String>,
+    /// hf: which dataset's layout --dataset-path has, when the path does not say it
+    /// (philschmid/mt-bench, likaixin/InstructCoder, AI-MO/aimo-validation-aime,
+    /// AI-MO/NuminaMath-1.5, AI-MO/NuminaMath-CoT, vdaita/edit_5k_char, vdaita/edit_10k_char).
+    #[arg(long)]
+    pub hf_name: Option<String>,
+    /// hf: output tokens of every request instead of the dataset's default.
+    #[arg(long)]
+    pub hf_output_len: Option<usize>,
+    /// hf Blazedit: least normalized edit distance of a kept row.
+    #[arg(long, default_value_t = 0.0)]
+    pub blazedit_min_distance: f64,
+    /// hf Blazedit: greatest normalized edit distance of a kept row.
+    #[arg(long, default_value_t = 1.0)]
+    pub blazedit_max_distance: f64,
+    /// hf: the hub subset. Accepted so vLLM command lines run unchanged; a local file is read
+    /// as it is (a warning says so).
+    #[arg(long)]
+    pub hf_subset: Option<String>,
+    /// hf: the hub split (accepted with a warning, as `--hf-subset`).
+    #[arg(long)]
+    pub hf_split: Option<String>,
+    /// hf: do not stream the hub dataset (accepted; local files are read whole anyway).
+    #[arg(long)]
+    pub no_stream: bool,
+}
+
+/// The timed_trace dataset's flags and trace replay (timed_trace, burstgpt, azure).
+#[derive(Debug, Clone, Args)]
+pub struct TraceFlags {
+    /// timed_trace: tokens per hash id (Mooncake traces use 512).
+    #[arg(long, default_value_t = 16)]
+    pub timed_trace_chunk_hash_size: usize,
+    /// timed_trace: trace timestamps × this = seconds (0.001 for milliseconds).
+    #[arg(long, default_value_t = 1.0)]
+    pub timed_trace_sec_multiplier: f64,
+    /// timed_trace: name of the timestamp column.
+    #[arg(long, default_value = "timestamp")]
+    pub timed_trace_label_timestamp: String,
+    /// timed_trace: name of the prompt-length column.
+    #[arg(long, default_value = "input_length")]
+    pub timed_trace_label_input_length: String,
+    /// timed_trace: name of the output-length column.
+    #[arg(long, default_value = "output_length")]
+    pub timed_trace_label_output_length: String,
+    /// timed_trace: name of the hash-ids column.
+    #[arg(long, default_value = "hash_ids")]
+    pub timed_trace_label_hash_ids: String,
+    /// Send requests at the trace's own arrival times (timed_trace: default; burstgpt, azure:
+    /// off unless given) instead of --request-rate.
+    #[arg(long, visible_alias = "trace-replay", overrides_with = "no_self_timed")]
+    pub self_timed: bool,
+    /// Ignore the trace's arrival times (timed_trace) and follow --request-rate.
+    #[arg(long, overrides_with = "self_timed")]
+    pub no_self_timed: bool,
+    /// Multiply replayed arrival times by this (0.5 replays twice as fast); needs a self-timed
+    /// run.
+    #[arg(long, default_value_t = 1.0)]
+    pub trace_time_scale: f64,
+}
+
+impl TraceFlags {
+    /// `--self-timed` (`Some(true)`), `--no-self-timed` (`Some(false)`), or neither (the
+    /// dataset's default); the last one given wins.
+    pub fn self_timed(&self) -> Option<bool> {
+        match (self.self_timed, self.no_self_timed) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// `dyno bench throughput`.

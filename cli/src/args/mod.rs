@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
 pub mod bench_serve;
+pub mod compare;
 pub mod engine;
 pub mod mock;
 pub mod serve;

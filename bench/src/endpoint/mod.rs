@@ -2,10 +2,43 @@
 //! every metric is computed later from outcomes by [`crate::metrics`].
 //!
 //! The `dyno` binary implements it for the in-process engine (offline `bench throughput` and
-//! `bench latency`); HTTP endpoints (`bench serve`) implement it for OpenAI-compatible servers.
+//! `bench latency`); [`HttpEndpoint`] implements it for servers over HTTP (`bench serve`), one
+//! [`Backend`] per wire format:
+//!
+//! | backend | route | module |
+//! |---|---|---|
+//! | `openai`, `vllm` | `POST /v1/completions` | `openai_completions.rs` |
+//! | `openai-chat` | `POST /v1/chat/completions` | `openai_chat.rs` |
+//! | `tgi` | `POST /generate_stream` | `tgi.rs` |
+//! | `llama.cpp` | `POST /completion` | `llama_cpp.rs` |
+//! | `sglang` | `POST /generate` | `sglang.rs` |
+//!
+//! The HTTP path is split in three: [`http`] owns the sockets (HTTP/1.1, `TCP_NODELAY`, a pool
+//! of kept-alive connections) and stamps every network read with [`Instant::now`] before any
+//! parsing; [`sse`] splits the body into server-sent events; each backend module reads only the
+//! fields it needs from an event into a [`StreamState`].
+
+mod backend;
+mod client;
+pub mod http;
+mod llama_cpp;
+mod openai_chat;
+mod openai_completions;
+mod server_tokenizer;
+mod sglang;
+pub mod sse;
+mod stream;
+mod tgi;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use backend::{ALL_BACKENDS, Backend, PayloadOptions, PrepareError, SamplingFlags};
+pub use client::{EndpointError, HttpEndpoint, HttpEndpointConfig, PreparedRequest};
+pub use server_tokenizer::ServerTokenizer;
+pub use stream::StreamState;
 
 use crate::dataset::SampleRequest;
 
@@ -43,6 +76,42 @@ impl Default for RequestOptions {
     }
 }
 
+/// Where a request's output-token count came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// The server's (or engine's) own count: OpenAI `usage`, TGI `details`, llama.cpp
+    /// `tokens_predicted`, sglang `meta_info`.
+    #[default]
+    Usage,
+    /// The generated text re-tokenized with the benchmark's tokenizer (no count was sent).
+    Tokenizer,
+    /// One token per token-bearing chunk (no count was sent and no tokenizer was at hand).
+    Chunks,
+}
+
+impl TokenSource {
+    /// The name written to result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Usage => "usage",
+            Self::Tokenizer => "tokenizer",
+            Self::Chunks => "chunks",
+        }
+    }
+}
+
+/// HTTP phase timings of one request, from the moment its bytes were written.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HttpTimings {
+    /// TCP connect time, when this request opened a new connection.
+    pub connect: Option<Duration>,
+    /// Write to the first byte of the response.
+    pub first_byte: Option<Duration>,
+    /// Write to the end of the response headers.
+    pub headers: Option<Duration>,
+}
+
 /// What happened to one request, as raw observations.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RequestOutcome {
@@ -56,13 +125,26 @@ pub struct RequestOutcome {
     pub prompt_len: usize,
     /// Output tokens of all samples together.
     pub output_tokens: usize,
+    /// Where [`output_tokens`](Self::output_tokens) came from.
+    pub output_token_source: TokenSource,
     /// When the request was sent, from the start of the run.
     pub send_offset: Duration,
-    /// Arrival of each output chunk after the send (first = time to first token), and how many
-    /// tokens it carried.
+    /// When the arrival schedule wanted it sent, from the start of the run (`None` outside
+    /// `bench serve`).
+    pub scheduled_offset: Option<Duration>,
+    /// Time spent waiting for a `--max-concurrency` slot after the scheduled time (vLLM's
+    /// client queue time).
+    pub queue_time: Duration,
+    /// Arrival of each token-bearing output chunk after the send (first = time to first
+    /// token), and how many tokens it carried (0 = the server did not say).
     pub chunks: Vec<(Duration, u32)>,
-    /// Send to last byte.
+    /// Send to the last token-bearing chunk (vLLM's E2EL; the trailing usage chunk and
+    /// `[DONE]` do not extend it). Send to the failure for a failed request.
     pub latency: Duration,
+    /// Send to the last byte of the response.
+    pub total_time: Duration,
+    /// HTTP phase timings (`None` in-process).
+    pub http: Option<HttpTimings>,
     /// The output text of sample 0 (empty when not detokenized).
     pub generated_text: String,
 }

@@ -4,11 +4,19 @@
 //! - TTFT: send to the first output chunk.
 //! - TPOT: per request, `(latency − ttft) / (output_tokens − 1)`, for requests with more than one
 //!   output token.
-//! - ITL: gaps between successive chunks; a chunk that carries `k` tokens contributes `k` gaps of
-//!   `gap / k` (vLLM counts one gap per chunk, which overstates ITL when chunks batch tokens).
-//! - E2EL: send to the last byte.
+//! - ITL (vLLM's, per chunk): gaps between successive token-bearing chunks, flattened over the
+//!   successful requests; a chunk that carries several tokens is still one gap.
+//! - ITL per token (dyno's, `itl_per_token`): a chunk that carries `k` tokens contributes `k`
+//!   gaps of `gap / k`. When the server did not say how many tokens a chunk carried, the
+//!   request's remaining output tokens are shared equally among its unsaid chunks.
+//! - E2EL: send to the last token-bearing chunk.
 //!
 //! Percentiles use linear interpolation between closest ranks (numpy's default, type 7).
+//! [`serve`] holds the rest of `bench serve`'s metrics (throughputs, goodput, peaks, queue
+//! times, steady state).
+
+pub mod serve;
+pub mod steady;
 
 use std::time::Duration;
 
@@ -63,7 +71,8 @@ impl MetricSummary {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+/// Milliseconds of `d`.
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -76,8 +85,10 @@ pub struct LatencyMetrics {
     pub ttft_ms: Option<MetricSummary>,
     /// Time per output token after the first, ms.
     pub tpot_ms: Option<MetricSummary>,
-    /// Inter-token latency, ms (per token).
+    /// Inter-token latency, ms (per chunk, as vLLM).
     pub itl_ms: Option<MetricSummary>,
+    /// Inter-token latency, ms, per token (dyno's).
+    pub itl_per_token_ms: Option<MetricSummary>,
     /// End-to-end latency, ms.
     pub e2el_ms: Option<MetricSummary>,
 }
@@ -90,6 +101,7 @@ impl Serialize for LatencyMetrics {
             ("tpot", &self.tpot_ms),
             ("itl", &self.itl_ms),
             ("e2el", &self.e2el_ms),
+            ("itl_per_token", &self.itl_per_token_ms),
         ];
         let mut map = serializer.serialize_map(None)?;
         for (name, m) in metrics {
@@ -125,13 +137,10 @@ pub fn latency_metrics(outcomes: &[RequestOutcome], percentiles: &[f64]) -> Late
             Some(ms(o.latency.saturating_sub(ttft)) / (o.output_tokens - 1) as f64)
         })
         .collect();
-    let mut itl = Vec::new();
+    let itl: Vec<f64> = ok().flat_map(|o| itl_of(o).map(ms)).collect();
+    let mut itl_per_token = Vec::new();
     for o in ok() {
-        for pair in o.chunks.windows(2) {
-            let (gap, tokens) = (pair[1].0.saturating_sub(pair[0].0), pair[1].1.max(1));
-            let per_token = ms(gap) / f64::from(tokens);
-            itl.extend(std::iter::repeat_n(per_token, tokens as usize));
-        }
+        itl_per_token.extend(itl_per_token_of(o));
     }
     let e2el: Vec<f64> = ok().map(|o| ms(o.latency)).collect();
     LatencyMetrics {
@@ -139,7 +148,50 @@ pub fn latency_metrics(outcomes: &[RequestOutcome], percentiles: &[f64]) -> Late
         tpot_ms: MetricSummary::of(&tpot, percentiles),
         itl_ms: MetricSummary::of(&itl, percentiles),
         e2el_ms: MetricSummary::of(&e2el, percentiles),
+        itl_per_token_ms: MetricSummary::of(&itl_per_token, percentiles),
     }
+}
+
+/// vLLM's ITL of one request: the gaps between its successive chunks.
+pub fn itl_of(o: &RequestOutcome) -> impl Iterator<Item = Duration> + '_ {
+    o.chunks.windows(2).map(|w| w[1].0.saturating_sub(w[0].0))
+}
+
+/// Tokens carried by each chunk of `o`: the server's counts; an unsaid (0) first chunk carries
+/// one token (the prefill's), and the other unsaid ones share the rest of the request's output
+/// tokens equally (at least one each).
+pub fn chunk_tokens(o: &RequestOutcome) -> Vec<f64> {
+    let known: u64 = o.chunks.iter().map(|c| u64::from(c.1)).sum();
+    let first_unsaid = o.chunks.first().is_some_and(|c| c.1 == 0);
+    let unsaid = o.chunks.iter().filter(|c| c.1 == 0).count() - usize::from(first_unsaid);
+    let rest = o.output_tokens as f64 - known as f64 - f64::from(u8::from(first_unsaid));
+    let share = if unsaid == 0 {
+        1.0
+    } else {
+        (rest / unsaid as f64).max(1.0)
+    };
+    o.chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match (i, c.1) {
+            (0, 0) => 1.0,
+            (_, 0) => share,
+            (_, k) => f64::from(k),
+        })
+        .collect()
+}
+
+/// Per-token ITL of one request in ms: each gap divided among the tokens of the chunk that ends
+/// it (see the [module docs](self)).
+pub fn itl_per_token_of(o: &RequestOutcome) -> Vec<f64> {
+    let tokens = chunk_tokens(o);
+    let mut out = Vec::new();
+    for (i, gap) in itl_of(o).enumerate() {
+        let k = tokens[i + 1].max(1.0);
+        let copies = k.round().max(1.0) as usize;
+        out.extend(std::iter::repeat_n(ms(gap) / k, copies));
+    }
+    out
 }
 
 /// Token and request totals of a run.
@@ -202,11 +254,24 @@ mod tests {
         // (90 - 50) / (5 - 1) = 10 ms.
         assert!((m.tpot_ms.as_ref().unwrap().mean - 10.0).abs() < 1e-9);
         let itl = m.itl_ms.unwrap();
-        assert_eq!(itl.count, 4, "the two-token chunk counts twice");
-        assert!((itl.mean - 10.0).abs() < 1e-9);
+        assert_eq!(itl.count, 3, "vLLM: one gap per chunk");
+        assert!((itl.mean - 40.0 / 3.0).abs() < 1e-9);
+        let per_token = m.itl_per_token_ms.unwrap();
+        assert_eq!(per_token.count, 4, "the two-token chunk counts twice");
+        assert!((per_token.mean - 10.0).abs() < 1e-9);
         assert_eq!(m.e2el_ms.unwrap().median, 90.0);
         let t = totals(&[o, RequestOutcome::default()]);
         assert_eq!((t.completed, t.failed, t.output_tokens), (1, 1, 5));
+    }
+
+    #[test]
+    fn unsaid_chunk_sizes_share_the_output() {
+        // 7 tokens in 4 chunks, sizes unknown: 1 for the first, 2 for each of the others.
+        let mut o = outcome(&[(10, 0), (20, 0), (30, 0), (40, 0)], 40);
+        o.output_tokens = 7;
+        assert_eq!(chunk_tokens(&o), vec![1.0, 2.0, 2.0, 2.0]);
+        let itl = itl_per_token_of(&o);
+        assert_eq!(itl, vec![5.0; 6]);
     }
 
     #[test]

@@ -1,0 +1,285 @@
+//! `bench serve`: the online benchmark against a running server, as `vllm bench serve` runs
+//! it, in three steps the caller sequences (so that a blocking tokenizer never runs on the
+//! async runtime):
+//!
+//! 1. [`prepare`]: validate the traffic settings, compute the [`Schedule`] and build every
+//!    request body ahead of the run.
+//! 2. [`run`]: the optional ready check, the warm-ups (max(`--num-warmups`,
+//!    `--max-concurrency`) copies of the first request at once, so every connection and batch
+//!    slot is warm; unmeasured), then the measured run ([`crate::runner`]).
+//! 3. [`finish`]: count output tokens with the tokenizer where the server sent no count, then
+//!    compute the metrics and the steady state.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::arrival::{ArrivalError, Schedule, Traffic, schedule};
+use crate::dataset::{BenchTokenizer, SampleRequest};
+use crate::endpoint::{HttpEndpoint, PrepareError, PreparedRequest, RequestOutcome, TokenSource};
+use crate::metrics::serve::{PercentileMetric, ServeMetricsConfig, serve_metrics};
+use crate::metrics::steady::steady_state;
+use crate::report::ServeRun;
+use crate::runner::{self, RunConfig, RunOutput};
+
+/// Why a serve benchmark could not run.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// Bad traffic settings.
+    #[error(transparent)]
+    Arrival(#[from] ArrivalError),
+    /// A request the backend cannot carry.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// No request to send.
+    #[error("the dataset gave no requests; check --num-prompts and the dataset flags")]
+    NoRequests,
+    /// An endless closed loop.
+    #[error(
+        "--duration with an infinite --request-rate needs --max-concurrency (otherwise requests would be sent without bound)"
+    )]
+    UnboundedDuration,
+    /// The server never answered the ready check.
+    #[error("the server was not ready within --ready-check-timeout-sec {secs} s: {last_error}")]
+    NotReady {
+        /// The timeout.
+        secs: f64,
+        /// The last failure.
+        last_error: String,
+    },
+}
+
+/// How to run and measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    /// Arrivals.
+    pub traffic: Traffic,
+    /// Seed of the arrival schedule.
+    pub seed: u64,
+    /// Concurrency, duration, request ids.
+    pub run: RunConfig,
+    /// `--num-warmups`.
+    pub num_warmups: usize,
+    /// `--ready-check-timeout-sec` (`None`: no check).
+    pub ready_check: Option<Duration>,
+    /// What to compute.
+    pub metrics: ServeMetricsConfig,
+    /// The steady-state level as a fraction of the concurrency.
+    pub steady_threshold: f64,
+}
+
+/// Step 1: the schedule and the prebuilt bodies of `requests`.
+///
+/// # Errors
+/// [`ServeError`] for bad traffic settings, an empty dataset or an unsendable prompt.
+pub fn prepare(
+    endpoint: &HttpEndpoint,
+    requests: &[SampleRequest],
+    options: &ServeOptions,
+) -> Result<(Schedule, Arc<[PreparedRequest]>), ServeError> {
+    if requests.is_empty() {
+        return Err(ServeError::NoRequests);
+    }
+    let endless = match options.traffic {
+        Traffic::Rate { rate, .. } => rate.is_infinite(),
+        _ => false,
+    };
+    if options.run.duration.is_some() && endless && options.run.max_concurrency.is_none() {
+        return Err(ServeError::UnboundedDuration);
+    }
+    let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
+    let schedule = schedule(&options.traffic, requests.len(), options.seed, &timestamps)?;
+    let prepared = requests
+        .iter()
+        .map(|r| endpoint.prepare(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schedule, prepared.into()))
+}
+
+/// How many warm-ups fill the concurrency: max(`--num-warmups`, `--max-concurrency`) when any
+/// were asked for, else none.
+pub fn warmup_count(options: &ServeOptions) -> usize {
+    if options.num_warmups == 0 {
+        0
+    } else {
+        options
+            .num_warmups
+            .max(options.run.max_concurrency.unwrap_or(0))
+    }
+}
+
+/// Step 2: ready check and warm-ups (when `warm`), then the measured run; `cancel` ends it
+/// early with what was gathered. Returns the run and the warm-up outcomes.
+///
+/// # Errors
+/// [`ServeError::NotReady`] when the ready check never succeeded.
+pub async fn run(
+    endpoint: &Arc<HttpEndpoint>,
+    prepared: &Arc<[PreparedRequest]>,
+    schedule: &Schedule,
+    options: &ServeOptions,
+    warm: bool,
+    cancel: impl Future<Output = ()>,
+    on_done: &(dyn Fn(&RequestOutcome) + Sync),
+) -> Result<(RunOutput, Vec<RequestOutcome>), ServeError> {
+    let first = &prepared[0];
+    let mut warmups = Vec::new();
+    if warm {
+        if let Some(timeout) = options.ready_check {
+            runner::ready_check(endpoint, first, timeout)
+                .await
+                .map_err(|last_error| ServeError::NotReady {
+                    secs: timeout.as_secs_f64(),
+                    last_error,
+                })?;
+        }
+        let count = warmup_count(options);
+        if count > 0 {
+            warmups = runner::warm_up(endpoint, first, count, &options.run.request_id_prefix).await;
+        }
+    }
+    let output = runner::run(
+        endpoint.clone(),
+        prepared.clone(),
+        schedule,
+        &options.run,
+        cancel,
+        on_done,
+    )
+    .await;
+    Ok((output, warmups))
+}
+
+/// Counts output tokens with `tokenizer` for successful requests whose server sent no count
+/// (vLLM re-tokenizes the text without special tokens). Without a tokenizer the chunk count
+/// stays, marked [`TokenSource::Chunks`].
+pub fn recount_tokens(outcomes: &mut [RequestOutcome], tokenizer: Option<&dyn BenchTokenizer>) {
+    let Some(tokenizer) = tokenizer else { return };
+    for o in outcomes
+        .iter_mut()
+        .filter(|o| o.success && o.output_token_source == TokenSource::Chunks)
+    {
+        o.output_tokens = tokenizer.encode(&o.generated_text, false).len();
+        o.output_token_source = TokenSource::Tokenizer;
+    }
+}
+
+/// Step 3: token counts, metrics and the steady state of a finished run.
+pub fn finish(
+    mut output: RunOutput,
+    schedule: Schedule,
+    options: &ServeOptions,
+    tokenizer: Option<&dyn BenchTokenizer>,
+) -> ServeRun {
+    recount_tokens(&mut output.outcomes, tokenizer);
+    let mut config = options.metrics.clone();
+    // Queue times are reported whenever a concurrency limit can cause them.
+    if options.run.max_concurrency.is_some() {
+        let finite = !matches!(options.traffic, Traffic::Rate { rate, .. } if rate.is_infinite());
+        config
+            .percentile_metrics
+            .push(PercentileMetric::ClientQueueTime);
+        if finite {
+            config
+                .percentile_metrics
+                .push(PercentileMetric::E2elIncludingClientQueue);
+        }
+        config.percentile_metrics.sort();
+        config.percentile_metrics.dedup();
+    }
+    let metrics = serve_metrics(&output.outcomes, output.duration, &config);
+    let steady = match (options.run.max_concurrency, options.traffic) {
+        (Some(c), Traffic::Rate { rate, .. }) if rate.is_infinite() => steady_state(
+            &output.outcomes,
+            c,
+            options.steady_threshold,
+            &config.percentiles,
+        ),
+        _ => None,
+    };
+    ServeRun {
+        output,
+        schedule,
+        metrics,
+        steady,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Words;
+
+    impl BenchTokenizer for Words {
+        fn encode(&self, text: &str, _: bool) -> Vec<u32> {
+            text.split_whitespace().map(|_| 1).collect()
+        }
+        fn decode(&self, _: &[u32]) -> String {
+            String::new()
+        }
+        fn vocab_size(&self) -> usize {
+            2
+        }
+        fn special_token_ids(&self) -> Vec<u32> {
+            Vec::new()
+        }
+        fn num_special_tokens_to_add(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn tokenizer_counts_only_what_the_server_did_not() {
+        let mut v = vec![
+            RequestOutcome {
+                success: true,
+                output_tokens: 2,
+                output_token_source: TokenSource::Chunks,
+                generated_text: "a b c".into(),
+                ..RequestOutcome::default()
+            },
+            RequestOutcome {
+                success: true,
+                output_tokens: 9,
+                output_token_source: TokenSource::Usage,
+                generated_text: "a".into(),
+                ..RequestOutcome::default()
+            },
+        ];
+        recount_tokens(&mut v, None);
+        assert_eq!(v[0].output_tokens, 2);
+        recount_tokens(&mut v, Some(&Words));
+        assert_eq!(
+            (v[0].output_tokens, v[0].output_token_source),
+            (3, TokenSource::Tokenizer)
+        );
+        assert_eq!(v[1].output_tokens, 9);
+    }
+
+    #[test]
+    fn warmups_fill_the_concurrency() {
+        let mut o = ServeOptions {
+            traffic: Traffic::Rate {
+                rate: f64::INFINITY,
+                burstiness: 1.0,
+            },
+            seed: 0,
+            run: RunConfig {
+                max_concurrency: Some(8),
+                ..RunConfig::default()
+            },
+            num_warmups: 2,
+            ready_check: None,
+            metrics: ServeMetricsConfig::default(),
+            steady_threshold: 0.95,
+        };
+        assert_eq!(warmup_count(&o), 8);
+        o.num_warmups = 0;
+        assert_eq!(warmup_count(&o), 0);
+        o.num_warmups = 20;
+        assert_eq!(warmup_count(&o), 20);
+    }
+}
