@@ -160,7 +160,7 @@ async fn a_hundred_concurrent_streams_keep_the_schedule() {
         (49.5..65.0).contains(&mean_ttft),
         "mean ttft {mean_ttft:.3} ms; {stats}"
     );
-    assert!(stats.first_chunk.mean_ms < 1.0, "{stats}");
+    assert!(stats.first_chunk.mean_ms < 3.0, "{stats}");
     assert!(
         (9.9..10.1).contains(&mean_itl),
         "mean itl {mean_itl:.4} ms; {stats}"
