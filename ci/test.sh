@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README: `bash ci/test.sh`). Installs what it needs.
-# Steps: fmt, clippy (CUDA code included), tests, NVRTC compile of every CUDA kernel for sm_90,
-# docs with warnings denied, a benchmark smoke run (each criterion bench once), crate boundaries.
+# Steps: fmt, clippy (CUDA code included), tests, the openai Python package against `dyno serve`,
+# NVRTC compile of every CUDA kernel for sm_90, docs with warnings denied, a benchmark smoke run
+# (each criterion bench once), crate boundaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -29,6 +30,27 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --locked --workspace
+
+step "openai Python package against dyno serve (completions, chat, streams)"
+"$venv/bin/pip" install --quiet --disable-pip-version-check openai
+serve_out=$(mktemp)
+DYNO_API_KEY=ci-key target/debug/dyno serve --port 0 --max-num-seqs 16 >"$serve_out" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+serve_url=""
+for _ in $(seq 1 100); do
+  serve_url=$(grep -o 'http://[0-9.:]*' "$serve_out" | head -n1 || true)
+  [ -n "$serve_url" ] && break
+  sleep 0.1
+done
+[ -n "$serve_url" ] || { echo "dyno serve printed no address"; exit 1; }
+DYNO_API_KEY=ci-key timeout 120 "$venv/bin/python" cli/tests/openai_client.py "$serve_url"
+kill -TERM "$serve_pid"
+serve_code=0
+wait "$serve_pid" || serve_code=$?
+trap - EXIT
+rm -f "$serve_out"
+[ "$serve_code" -eq 0 ] || { echo "dyno serve exited $serve_code after SIGTERM (want 0)"; exit 1; }
 
 step "NVRTC: every kernel source compiles for sm_90"
 LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \

@@ -234,6 +234,8 @@ fn run_loop(mut core: EngineCore, mut rx: UnboundedReceiver<Command>, shared: &S
                 Ok(cmd) => {
                     if apply(&mut core, &mut live, cmd) {
                         abort_all(&mut core, &mut live, "the engine shut down");
+                        // Everything is aborted, so the loop ends at its top.
+                        closing = true;
                         break;
                     }
                 }

@@ -357,3 +357,38 @@ async fn handle_streams_tokens_and_frees_blocks_of_dropped_streams() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn shutdown_while_busy_stops_the_loop_and_ends_streams() {
+    let handle = EngineHandle::spawn(engine("tiny", &EngineConfig::default())).unwrap();
+    let mut stream = handle
+        .generate(EngineRequest {
+            params: SamplingParams {
+                ignore_eos: true,
+                ..SamplingParams::greedy(2000)
+            },
+            ..EngineRequest::new(RequestId(1), vec![TokenId(1), TokenId(2)])
+        })
+        .unwrap();
+    // The request is running: its first token arrived.
+    assert!(stream.next().await.unwrap().is_ok());
+    // A clone keeps the command channel open, so only the Shutdown command can end the loop.
+    let keep = handle.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        handle.shutdown();
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("shutdown returned while a request was running");
+    let mut ended_with_error = false;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            assert!(matches!(e, EngineError::EngineStopped { .. }), "{e}");
+            ended_with_error = true;
+        }
+    }
+    assert!(ended_with_error, "the running request was not told");
+    drop(keep);
+}

@@ -105,6 +105,7 @@ impl Generation {
             tokens: vec![0; num_choices],
             finish: vec![None; num_choices],
             outcome: None,
+            counted: false,
         };
         Ok((
             Self {
@@ -131,6 +132,12 @@ impl Generation {
         })
     }
 
+    /// The request's outcome is counted from its HTTP status (a non-streaming failure), not
+    /// when the generation ends.
+    pub fn counted_by_status(&mut self) {
+        self.tracker.counted = true;
+    }
+
     /// Token counts so far (all choices; prompts counted once each).
     pub fn usage(&self) -> Usage {
         Usage::new(
@@ -152,6 +159,8 @@ struct Tracker {
     tokens: Vec<usize>,
     finish: Vec<Option<FinishReason>>,
     outcome: Option<Outcome>,
+    /// The outcome is counted elsewhere.
+    counted: bool,
 }
 
 impl Tracker {
@@ -195,6 +204,8 @@ impl Drop for Tracker {
                 metrics.choice_finished(FinishReason::Aborted);
             }
         }
-        metrics.outcome(outcome);
+        if !self.counted {
+            metrics.outcome(outcome);
+        }
     }
 }

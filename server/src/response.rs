@@ -20,7 +20,8 @@ use crate::validate::Streaming;
 
 /// How one endpoint shapes its chunks and its full response.
 pub trait ResponseFormat: Send + 'static {
-    /// The chunk payload for `event` of `choice` (`usage` set with continuous usage stats).
+    /// The SSE event (`data: <json>\n\n`) for `event` of `choice` (`usage` set with continuous
+    /// usage stats).
     fn chunk(
         &mut self,
         choice: u32,
@@ -28,7 +29,7 @@ pub trait ResponseFormat: Send + 'static {
         usage: Option<Usage>,
     ) -> serde_json::Result<Vec<u8>>;
 
-    /// The final usage chunk: empty `choices`, `usage` set.
+    /// The SSE event of the final usage chunk: empty `choices`, `usage` set.
     fn usage_chunk(&self, usage: Usage) -> serde_json::Result<Vec<u8>>;
 
     /// Adds `event` of `choice` to the full response.
@@ -58,7 +59,11 @@ async fn collect<F: ResponseFormat>(
     mut format: F,
 ) -> Result<Vec<u8>, ApiError> {
     while let Some(item) = generation.next().await {
-        let (choice, event) = item.map_err(|e| ApiError::from_engine(&e))?;
+        let (choice, event) = item.map_err(|e| {
+            // The HTTP status tells the outcome counter; the generation must not count it too.
+            generation.counted_by_status();
+            ApiError::from_engine(&e)
+        })?;
         format.accumulate(choice, &event);
     }
     format.response(generation.usage()).map_err(|e| {
@@ -101,7 +106,7 @@ impl<F: ResponseFormat> SseState<F> {
                             .continuous_usage
                             .then(|| self.generation.usage());
                         match self.format.chunk(choice, &event, usage) {
-                            Ok(payload) => return Some(frame(&payload)),
+                            Ok(event) => return Some(Bytes::from(event)),
                             Err(e) => return Some(self.fail(&e.to_string())),
                         }
                     }
@@ -120,7 +125,7 @@ impl<F: ResponseFormat> SseState<F> {
                 Phase::Usage => {
                     self.phase = Phase::Done;
                     match self.format.usage_chunk(self.generation.usage()) {
-                        Ok(payload) => return Some(frame(&payload)),
+                        Ok(event) => return Some(Bytes::from(event)),
                         Err(e) => return Some(self.fail(&e.to_string())),
                     }
                 }
@@ -142,15 +147,6 @@ impl<F: ResponseFormat> SseState<F> {
         self.phase = Phase::Done;
         sse::event(&error.body()).map_or_else(|_| Bytes::new(), Bytes::from)
     }
-}
-
-/// `data: ` + payload + blank line, in one buffer (one write).
-fn frame(payload: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(payload.len() + 8);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
 }
 
 fn sse_response<F: ResponseFormat>(

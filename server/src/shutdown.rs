@@ -1,6 +1,7 @@
 //! Shutdown: [`signal`] resolves on SIGTERM or Ctrl-C (SIGINT); [`Drain`] is how the server
 //! stops — stop accepting connections, let in-flight requests finish within the drain timeout,
-//! then cut what is left.
+//! then cut what is left (the server then stops the engine, so a stream still running ends with
+//! an in-band 503 error event and `[DONE]`).
 
 use std::time::Duration;
 
@@ -56,7 +57,8 @@ impl Drain {
         }
     }
 
-    /// Stops accepting, waits up to `timeout` for in-flight requests, then aborts the rest.
+    /// Stops accepting, waits up to `timeout` for in-flight requests, then stops waiting
+    /// (returns [`DrainOutcome::TimedOut`]; the caller stops the engine, which ends the rest).
     ///
     /// # Errors
     /// The HTTP server's own failure (e.g. accepting failed).

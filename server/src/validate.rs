@@ -479,7 +479,7 @@ mod tests {
             vec![TokenId(3), TokenId(4), TokenId(5)]
         );
         assert!(v.prompts[0].echo_text.is_some());
-        assert_eq!(v.stream.unwrap().include_usage, true);
+        assert!(v.stream.unwrap().include_usage);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Graceful shutdown: once the shutdown future resolves, new connections are refused while an
-//! in-flight stream runs to its end; a drain timeout cuts what is still running.
+//! in-flight stream runs to its end; a drain timeout cuts what is still running (its stream
+//! ends with an in-band 503 error event).
 
 mod common;
 
@@ -63,10 +64,18 @@ async fn drain_timeout_cuts_long_requests() {
         .expect("drain bounded by its timeout")
         .unwrap();
     assert_eq!(outcome, ServeOutcome::Drained(DrainOutcome::TimedOut));
-    // The cut stream ends without [DONE].
+    // The cut stream ends early with an in-band error event (the engine stopped) and [DONE].
     let mut rest = Vec::new();
     while let Some(Ok(chunk)) = body.next().await {
         rest.extend_from_slice(&chunk);
     }
-    assert!(!rest.ends_with(b"data: [DONE]\n\n"));
+    let payloads = sse_payloads(std::str::from_utf8(&rest).unwrap());
+    assert!(
+        payloads.len() < 2000,
+        "{} payloads: not cut",
+        payloads.len()
+    );
+    let error: serde_json::Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    assert_eq!(error["error"]["code"], 503, "{error}");
+    assert_eq!(payloads.last().unwrap(), "[DONE]");
 }

@@ -14,6 +14,7 @@ use dyno_protocol::chat::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatDelta,
 };
 use dyno_protocol::common::{ChatLogprobs, Usage};
+use dyno_protocol::sse;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -110,11 +111,11 @@ impl ResponseFormat for ChatFormat {
             }],
             usage,
         );
-        serde_json::to_vec(&chunk)
+        sse::event(&chunk)
     }
 
     fn usage_chunk(&self, usage: Usage) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&self.envelope(Vec::new(), Some(usage)))
+        sse::event(&self.envelope(Vec::new(), Some(usage)))
     }
 
     fn accumulate(&mut self, choice: u32, event: &TokenEvent) {

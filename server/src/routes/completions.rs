@@ -12,6 +12,7 @@ use dyno_protocol::common::{CompletionLogprobs, Usage};
 use dyno_protocol::completions::{
     COMPLETION_OBJECT, CompletionChoice, CompletionChunk, CompletionRequest, CompletionResponse,
 };
+use dyno_protocol::sse;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -116,11 +117,11 @@ impl ResponseFormat for CompletionFormat {
             }],
             usage,
         );
-        serde_json::to_vec(&chunk)
+        sse::event(&chunk)
     }
 
     fn usage_chunk(&self, usage: Usage) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&self.envelope(Vec::new(), Some(usage)))
+        sse::event(&self.envelope(Vec::new(), Some(usage)))
     }
 
     fn accumulate(&mut self, choice: u32, event: &TokenEvent) {
