@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Helper of ci/client-accuracy.sh (standard library only).
 
-  client_accuracy.py row --result R.json --time T.txt --stats S.json --concurrency C --requests N
+  client_accuracy.py row --result R.json --time T.txt --stats S.json --concurrency C --requests N \
+        --mock-cpu S --warmups W --load L
       prints one JSON line: the client's errors against the mock's known schedule
   client_accuracy.py cpu PID
       prints the user+sys CPU seconds a running process has used so far (/proc/PID/stat)
   client_accuracy.py fetch URL OUT.json
       saves a GET of URL (the mock's /mock/stats) to OUT.json
   client_accuracy.py table ROWS.jsonl
-      prints the markdown table (with vllm-bench's published row beside ours)
+      prints the markdown table (with vllm-bench's published row beside ours): one row per
+      (concurrency, warm-ups), the median of its runs, then every run when a point ran more than once
 """
 
 import argparse
@@ -45,9 +47,9 @@ def parse_time(path):
             sys.exit(f"client_accuracy.py: {path} has no '{name}' line; was it written by /usr/bin/time -v?")
         return float(m.group(1))
 
-    cpu = field("User time (seconds)") + field("System time (seconds)")
+    user, sys_s = field("User time (seconds)"), field("System time (seconds)")
     rss_mb = field("Maximum resident set size (kbytes)") / 1024.0
-    return cpu, rss_mb
+    return user, sys_s, rss_mb
 
 
 def row(args):
@@ -63,18 +65,22 @@ def row(args):
         sys.exit(f"client_accuracy.py: {args.result} holds no successful streamed request")
     mean_itl = sum(itls) / len(itls)
     sd = math.sqrt(sum((x - mean_itl) ** 2 for x in itls) / len(itls))
-    cpu, rss = parse_time(args.time)
+    user, sys_s, rss = parse_time(args.time)
     stats = json.load(open(args.stats, encoding="utf-8"))
     out = {
         "concurrency": args.concurrency,
         "requests": args.requests,
+        "warmups": args.warmups,
+        "load": args.load,
         "completed": result["completed"],
         "failed": result.get("failed", 0),
         "ttft_err_ms": sum(ttfts) / len(ttfts) - TTFT_MS,
         "itl_err_ms": mean_itl - ITL_MS,
         "itl_p99_ms": percentile(itls, 99.0),
         "itl_sd_ms": sd,
-        "cpu_s": cpu,
+        "cpu_s": user + sys_s,
+        "user_s": user,
+        "sys_s": sys_s,
         "rss_mb": rss,
         "mock_cpu_s": args.mock_cpu,
         "mock_first_mean_ms": stats["first_chunk"]["mean_ms"],
@@ -85,20 +91,48 @@ def row(args):
     print(json.dumps(out))
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+NUMERIC = ("completed", "failed", "ttft_err_ms", "itl_err_ms", "itl_p99_ms", "itl_sd_ms", "cpu_s", "user_s",
+           "sys_s", "rss_mb", "mock_cpu_s", "mock_first_mean_ms", "mock_later_mean_ms", "mock_later_p99_ms", "load")
+
+
 def table(args):
     rows = [json.loads(l) for l in open(args.rows, encoding="utf-8") if l.strip()]
-    print("| concurrency | requests | ok / failed | TTFT error (ms) | ITL error (ms) | ITL p99 (ms) | ITL sd (ms) "
-          "| client CPU (s) | client peak RSS (MB) | mock CPU (s) | mock lateness first / later, mean (ms) | mock later p99 (ms) "
-          "| vllm-bench TTFT error (ms) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    groups = {}
     for r in rows:
-        ref = VLLM_BENCH.get(r["concurrency"])
+        groups.setdefault((r["concurrency"], r["requests"], r.get("warmups", r["concurrency"])), []).append(r)
+    print("| concurrency | requests | warm-ups | runs | ok / failed | TTFT error (ms) | ITL error (ms) | ITL p99 (ms) "
+          "| ITL sd (ms) | client CPU (s) | user / sys (s) | client peak RSS (MB) | mock CPU (s) "
+          "| mock lateness first / later, mean (ms) | mock later p99 (ms) | vllm-bench TTFT error (ms) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (c, n, w), runs in groups.items():
+        m = {k: median([r.get(k, 0.0) for r in runs]) for k in NUMERIC}
+        ref = VLLM_BENCH.get(c)
         print(
-            f"| {r['concurrency']} | {r['requests']} | {r['completed']} / {r['failed']} | {r['ttft_err_ms']:.2f} "
-            f"| {r['itl_err_ms']:.3f} | {r['itl_p99_ms']:.2f} | {r['itl_sd_ms']:.2f} | {r['cpu_s']:.2f} "
-            f"| {r['rss_mb']:.1f} | {r['mock_cpu_s']:.2f} | {r['mock_first_mean_ms']:.3f} / {r['mock_later_mean_ms']:.3f} "
-            f"| {r['mock_later_p99_ms']:.3f} | {'' if ref is None else f'{ref:.1f}'} |"
+            f"| {c} | {n} | {w} | {len(runs)} | {m['completed']:.0f} / {m['failed']:.0f} | {m['ttft_err_ms']:.2f} "
+            f"| {m['itl_err_ms']:.3f} | {m['itl_p99_ms']:.2f} | {m['itl_sd_ms']:.2f} | {m['cpu_s']:.2f} "
+            f"| {m['user_s']:.2f} / {m['sys_s']:.2f} | {m['rss_mb']:.1f} | {m['mock_cpu_s']:.2f} "
+            f"| {m['mock_first_mean_ms']:.3f} / {m['mock_later_mean_ms']:.3f} | {m['mock_later_p99_ms']:.3f} "
+            f"| {'' if ref is None else f'{ref:.1f}'} |"
         )
+    if any(len(runs) > 1 for runs in groups.values()):
+        print()
+        print("Each run (the rows above are medians):")
+        print()
+        print("| concurrency | warm-ups | load (1 min) | TTFT error (ms) | ITL p99 (ms) | ITL sd (ms) | client CPU (s) "
+              "| user / sys (s) | RSS (MB) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(
+                f"| {r['concurrency']} | {r.get('warmups', r['concurrency'])} | {r.get('load', 0.0):.2f} "
+                f"| {r['ttft_err_ms']:.2f} | {r['itl_p99_ms']:.2f} | {r['itl_sd_ms']:.2f} | {r['cpu_s']:.2f} "
+                f"| {r.get('user_s', 0.0):.2f} / {r.get('sys_s', 0.0):.2f} | {r['rss_mb']:.1f} |"
+            )
     v = VLLM_BENCH_C1000
     print()
     print(f"vllm-bench at c=1000 (issue 4 §3): TTFT error {VLLM_BENCH[1000]} ms, ITL p99 {v['itl_p99']} ms, "
@@ -134,6 +168,8 @@ def main():
     r.add_argument("--concurrency", type=int, required=True)
     r.add_argument("--requests", type=int, required=True)
     r.add_argument("--mock-cpu", type=float, required=True)
+    r.add_argument("--warmups", type=int, required=True)
+    r.add_argument("--load", type=float, default=0.0)
     t = sub.add_parser("table")
     t.add_argument("rows")
     c = sub.add_parser("cpu")

@@ -145,6 +145,16 @@ fn check(
     }
 }
 
+/// `--burstiness` is a Gamma shape: positive (∞ allowed: constant gaps).
+fn check_burstiness(burstiness: f64) -> Result<(), ArrivalError> {
+    check(
+        "--burstiness",
+        burstiness,
+        burstiness > 0.0,
+        "expected a positive number",
+    )
+}
+
 /// The schedule of `n` requests under `traffic`, seeded with `seed`; `timestamps` are the
 /// requests' own (used by [`Traffic::Trace`]).
 ///
@@ -166,12 +176,7 @@ pub fn schedule(
                 rate > 0.0,
                 "expected a positive number or inf",
             )?;
-            check(
-                "--burstiness",
-                burstiness,
-                burstiness > 0.0,
-                "expected a positive number",
-            )?;
+            check_burstiness(burstiness)?;
             let rates = vec![rate; n];
             let mut offsets = cumulative_gaps(&rates, burstiness, &mut rng);
             let target = n as f64 / rate;
@@ -208,12 +213,7 @@ pub fn schedule(
                 end_rps >= start_rps && end_rps.is_finite(),
                 "expected a finite number at least --ramp-up-start-rps",
             )?;
-            check(
-                "--burstiness",
-                burstiness,
-                burstiness > 0.0,
-                "expected a positive number",
-            )?;
+            check_burstiness(burstiness)?;
             let rates: Vec<f64> = (0..n)
                 .map(|i| {
                     let p = i as f64 / (n.saturating_sub(1).max(1)) as f64;

@@ -19,6 +19,10 @@
 //! requests) until then. When `cancel` resolves, nothing more is sent, requests in flight are
 //! abandoned as failed ("cancelled"), and what was gathered is returned, so the caller can
 //! still write its result.
+//!
+//! [`probe`] sends `--probe-request-rate` probes beside a run, outside its concurrency limit.
+
+pub mod probe;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +68,8 @@ pub struct RunOutput {
     pub interrupted: bool,
     /// Requests of a count-bounded run that were never sent (cancelled before their turn).
     pub not_sent: usize,
+    /// `--probe-request-rate` probes sent beside the run, in send order (not in `outcomes`).
+    pub probes: Vec<RequestOutcome>,
 }
 
 /// Runs `prepared` against `endpoint` on `schedule`. See the [module docs](self).
@@ -128,17 +134,18 @@ pub async fn run(
                 () = tokio::time::sleep_until(wake.into()) => break,
             }
         }
-        // A concurrency slot, in due order.
-        let permit: Option<OwnedSemaphorePermit> = match &semaphore {
-            None => None,
+        // A concurrency slot, in due order. Only a wait for one is queue time: a dispatcher
+        // that is late by itself (a busy machine) shows as send lag instead.
+        let (permit, slot_at): (Option<OwnedSemaphorePermit>, Option<Instant>) = match &semaphore {
+            None => (None, None),
             Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
+                Ok(p) => (Some(p), None),
                 Err(_) => loop {
                     tokio::select! {
                         biased;
                         () = &mut cancel => { interrupted = true; break 'dispatch; }
                         Some(r) = tasks.next(), if !tasks.is_empty() => collect!(r),
-                        p = s.clone().acquire_owned() => break p.ok(),
+                        p = s.clone().acquire_owned() => break (p.ok(), Some(Instant::now())),
                     }
                 },
             },
@@ -146,7 +153,6 @@ pub async fn run(
         if end.is_some_and(|e| Instant::now() >= e) {
             break;
         }
-        let slot_at = Instant::now();
         let endpoint = endpoint.clone();
         let prepared = prepared.clone();
         let mut cancel_rx = cancel_rx.clone();
@@ -156,7 +162,7 @@ pub async fn run(
             let request = &prepared[pos % n];
             let bytes = endpoint.request_bytes(request, &id);
             tokio::time::sleep_until(due.into()).await;
-            let queue_time = slot_at.saturating_duration_since(due);
+            let queue_time = slot_at.map_or(Duration::ZERO, |t| t.saturating_duration_since(due));
             let mut outcome = tokio::select! {
                 o = endpoint.execute(request, &bytes, run_start) => o,
                 _ = cancel_rx.wait_for(|c| *c) => RequestOutcome {
@@ -201,6 +207,7 @@ pub async fn run(
         started_at,
         interrupted,
         not_sent,
+        probes: Vec::new(),
     }
 }
 

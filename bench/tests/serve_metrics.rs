@@ -3,15 +3,13 @@
 
 mod serve_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use dyno_bench::arrival::{Traffic, schedule};
 use dyno_bench::endpoint::{Backend, Endpoint, RequestOptions, TokenSource};
 use dyno_bench::metrics::serve::{
     PercentileMetric, ServeMetricsConfig, parse_percentile_metrics, serve_metrics,
 };
-use dyno_bench::runner::{self, RunConfig};
+use dyno_bench::runner::RunConfig;
 use serve_support::*;
 
 const SLACK_MS: f64 = 8.0;
@@ -30,37 +28,13 @@ async fn formulas_match_the_scripted_timings() {
     })
     .await;
     let ep = endpoint(&server, Backend::OpenAi, Some(Duration::from_secs(5))).await;
-    let requests = requests(4);
-    let prepared: Arc<[_]> = requests
-        .iter()
-        .map(|r| ep.prepare(r).unwrap())
-        .collect::<Vec<_>>()
-        .into();
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: f64::INFINITY,
-            burstiness: 1.0,
-        },
-        4,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         max_concurrency: Some(1),
         num_requests: 4,
         request_id_prefix: "t-".into(),
         ..RunConfig::default()
     };
-    let out = runner::run(
-        ep.clone(),
-        prepared,
-        &sched,
-        &config,
-        std::future::pending(),
-        &|_| {},
-    )
-    .await;
+    let out = run_requests(&ep, &at_once(4), &config).await;
     assert_eq!(out.outcomes.len(), 4);
     for o in &out.outcomes {
         assert!(o.success, "{:?}", o.error);
@@ -109,15 +83,14 @@ async fn formulas_match_the_scripted_timings() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    let seen = server.seen.lock().unwrap();
-    let head = seen[0].head.to_ascii_lowercase();
+    let head = server.seen.lock().unwrap()[0].head.to_ascii_lowercase();
     assert!(head.starts_with("post /v1/completions http/1.1"), "{head}");
     assert!(
         head.contains("x-request-id: t-0")
             && head.contains("authorization: bearer sk-test")
             && head.contains("x-test: 1")
     );
-    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let body = body(&server, 0);
     assert_eq!(
         (
             body["model"].as_str(),
@@ -172,11 +145,7 @@ fn backend_reply(backend: Backend) -> Reply {
             steps.push(Step::Sleep(d(20)));
         }
     }
-    Reply {
-        status: 200,
-        content_type: "text/event-stream",
-        steps,
-    }
+    sse(steps)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

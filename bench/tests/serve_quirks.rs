@@ -4,23 +4,13 @@
 
 mod serve_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dyno_bench::arrival::{Traffic, schedule};
 use dyno_bench::dataset::BenchTokenizer;
 use dyno_bench::endpoint::{Backend, Endpoint, RequestOptions, RequestOutcome, TokenSource};
 use dyno_bench::modes::serve::recount_tokens;
-use dyno_bench::runner::{self, RunConfig};
+use dyno_bench::runner::RunConfig;
 use serve_support::*;
-
-fn sse(steps: Vec<Step>) -> Reply {
-    Reply {
-        status: 200,
-        content_type: "text/event-stream",
-        steps,
-    }
-}
 
 async fn one(reply: Reply, read_timeout: Option<Duration>) -> RequestOutcome {
     let server = ScriptServer::start(move |_, _| reply.clone()).await;
@@ -163,36 +153,12 @@ async fn a_server_dying_mid_stream_fails_that_request_and_the_run_goes_on() {
     })
     .await;
     let ep = endpoint(&server, Backend::OpenAi, Some(Duration::from_secs(5))).await;
-    let reqs = requests(3);
-    let prepared: Arc<[_]> = reqs
-        .iter()
-        .map(|r| ep.prepare(r).unwrap())
-        .collect::<Vec<_>>()
-        .into();
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: f64::INFINITY,
-            burstiness: 1.0,
-        },
-        3,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         max_concurrency: Some(1),
         num_requests: 3,
         ..RunConfig::default()
     };
-    let out = runner::run(
-        ep,
-        prepared,
-        &sched,
-        &config,
-        std::future::pending(),
-        &|_| {},
-    )
-    .await;
+    let out = run_requests(&ep, &at_once(3), &config).await;
     let ok: Vec<bool> = out.outcomes.iter().map(|o| o.success).collect();
     assert_eq!(ok, [true, false, true]);
     let e = out.outcomes[1].error.as_deref().unwrap();

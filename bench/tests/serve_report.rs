@@ -4,87 +4,14 @@
 
 mod serve_support;
 
-use std::fmt;
 use std::time::Duration;
 
-use dyno_bench::arrival::Traffic;
 use dyno_bench::endpoint::Backend;
-use dyno_bench::metrics::serve::ServeMetricsConfig;
-use dyno_bench::modes::serve::{self, ServeOptions};
+use dyno_bench::modes::serve;
 use dyno_bench::report::json::{file_name, result_json, result_path, save};
 use dyno_bench::report::{RunHeader, ServeRun, table};
-use dyno_bench::runner::RunConfig;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serve_support::vllm_keys::{VLLM_KEYS, keys_in_order};
 use serve_support::*;
-
-/// `vllm bench serve`'s keys of a generation result saved with `--save-detailed`, default
-/// percentile metrics (ttft, tpot, itl) and `--metric-percentiles 99`, in order (reference §4.1).
-const VLLM_KEYS: &[&str] = &[
-    "date",
-    "endpoint_type",
-    "backend",
-    "label",
-    "model_id",
-    "tokenizer_id",
-    "num_prompts",
-    "request_rate",
-    "burstiness",
-    "max_concurrency",
-    "duration",
-    "completed",
-    "failed",
-    "total_input_tokens",
-    "total_output_tokens",
-    "request_throughput",
-    "request_goodput",
-    "output_throughput",
-    "total_token_throughput",
-    "input_lens",
-    "output_lens",
-    "ttfts",
-    "itls",
-    "latencies",
-    "start_times",
-    "queue_times",
-    "generated_texts",
-    "errors",
-    "max_output_tokens_per_s",
-    "max_concurrent_requests",
-    "rtfx",
-    "mean_ttft_ms",
-    "median_ttft_ms",
-    "std_ttft_ms",
-    "p99_ttft_ms",
-    "mean_tpot_ms",
-    "median_tpot_ms",
-    "std_tpot_ms",
-    "p99_tpot_ms",
-    "mean_itl_ms",
-    "median_itl_ms",
-    "std_itl_ms",
-    "p99_itl_ms",
-];
-
-/// The top-level keys of a JSON object, in file order.
-fn keys_in_order(text: &str) -> Vec<String> {
-    struct Keys;
-    impl<'de> Visitor<'de> for Keys {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut keys = Vec::new();
-            while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                keys.push(k);
-            }
-            Ok(keys)
-        }
-    }
-    serde_json::Deserializer::from_str(text)
-        .deserialize_map(Keys)
-        .unwrap()
-}
 
 fn header(max_concurrency: Option<usize>, rate: f64) -> RunHeader {
     RunHeader {
@@ -113,32 +40,14 @@ async fn a_run(cancel_after: Option<Duration>) -> ServeRun {
     })
     .await;
     let ep = endpoint(&server, Backend::OpenAi, None).await;
-    let options = ServeOptions {
-        traffic: Traffic::Rate {
-            rate: f64::INFINITY,
-            burstiness: 1.0,
-        },
-        seed: 0,
-        run: RunConfig {
-            max_concurrency: Some(2),
-            num_requests: 4,
-            ..RunConfig::default()
-        },
-        num_warmups: 0,
-        ready_check: None,
-        metrics: ServeMetricsConfig::default(),
-        steady_threshold: 0.95,
-    };
-    let (schedule, prepared) = serve::prepare(&ep, &requests(4), &options).unwrap();
+    let options = serve_options(4, Some(2));
     let cancel = async move {
         match cancel_after {
             Some(d) => tokio::time::sleep(d).await,
             None => std::future::pending().await,
         }
     };
-    let (output, _) = serve::run(&ep, &prepared, &schedule, &options, true, cancel, &|_| {})
-        .await
-        .unwrap();
+    let (schedule, output) = serve_run(&ep, &options, cancel).await;
     serve::finish(output, schedule, &options, None)
 }
 

@@ -5,24 +5,15 @@
 
 mod serve_support;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dyno_bench::arrival::{Traffic, schedule};
-use dyno_bench::endpoint::{Backend, HttpEndpoint, PreparedRequest};
+use dyno_bench::endpoint::Backend;
 use dyno_bench::runner::{self, CANCELLED, RunConfig};
 use serve_support::*;
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
-
-fn prepare(ep: &HttpEndpoint, n: usize) -> Arc<[PreparedRequest]> {
-    requests(n)
-        .iter()
-        .map(|r| ep.prepare(r).unwrap())
-        .collect::<Vec<_>>()
-        .into()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_concurrency_limit_keeps_the_absolute_schedule() {
@@ -31,31 +22,12 @@ async fn the_concurrency_limit_keeps_the_absolute_schedule() {
     let server = ScriptServer::start(|_, _| completion_stream(MS(60), MS(20), 4, 8)).await;
     let ep = endpoint(&server, Backend::OpenAi, Some(Duration::from_secs(5))).await;
     let n = 8;
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: 20.0,
-            burstiness: f64::INFINITY,
-        },
-        n,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         max_concurrency: Some(2),
         num_requests: n,
         ..RunConfig::default()
     };
-    let prepared = prepare(&ep, n);
-    let out = runner::run(
-        ep,
-        prepared,
-        &sched,
-        &config,
-        std::future::pending(),
-        &|_| {},
-    )
-    .await;
+    let out = run_requests(&ep, &paced(20.0, n), &config).await;
     assert_eq!(out.outcomes.len(), n);
     let mut queued = 0;
     for (i, o) in out.outcomes.iter().enumerate() {
@@ -107,15 +79,7 @@ async fn open_loop_sends_on_time() {
         num_requests: n,
         ..RunConfig::default()
     };
-    let out = runner::run(
-        ep.clone(),
-        prepare(&ep, n),
-        &sched,
-        &config,
-        std::future::pending(),
-        &|_| {},
-    )
-    .await;
+    let out = run_requests(&ep, &sched, &config).await;
     for o in &out.outcomes {
         let lag = ms(o.send_offset) - ms(o.scheduled_offset.unwrap());
         assert!((-0.5..10.0).contains(&lag), "send lag {lag:.2} ms");
@@ -139,16 +103,6 @@ async fn warmups_open_the_connections_the_run_reuses() {
     let warm = runner::warm_up(&ep, &prepared[0], 4, "w-").await;
     assert_eq!(warm.iter().filter(|o| o.success).count(), 4);
     assert_eq!(server.connections.load(Ordering::Relaxed), 4);
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: f64::INFINITY,
-            burstiness: 1.0,
-        },
-        12,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         max_concurrency: Some(4),
         num_requests: 12,
@@ -157,7 +111,7 @@ async fn warmups_open_the_connections_the_run_reuses() {
     let out = runner::run(
         ep.clone(),
         prepared,
-        &sched,
+        &at_once(12),
         &config,
         std::future::pending(),
         &|_| {},
@@ -180,31 +134,13 @@ async fn warmups_open_the_connections_the_run_reuses() {
 async fn duration_cycles_the_requests_until_the_time_is_up() {
     let server = ScriptServer::start(|_, _| completion_stream(MS(10), MS(5), 2, 8)).await;
     let ep = endpoint(&server, Backend::OpenAi, None).await;
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: 40.0,
-            burstiness: f64::INFINITY,
-        },
-        3,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         duration: Some(MS(500)),
         num_requests: 3,
         ..RunConfig::default()
     };
     let start = Instant::now();
-    let out = runner::run(
-        ep.clone(),
-        prepare(&ep, 3),
-        &sched,
-        &config,
-        std::future::pending(),
-        &|_| {},
-    )
-    .await;
+    let out = run_requests(&ep, &paced(40.0, 3), &config).await;
     // Due at 25, 50, … ms: 19 before 500 ms (the 20th is due at exactly 500).
     assert_eq!(out.outcomes.len(), 19);
     assert!(start.elapsed() < MS(800));
@@ -230,16 +166,6 @@ async fn cancellation_returns_what_was_gathered() {
     })
     .await;
     let ep = endpoint(&server, Backend::OpenAi, None).await;
-    let sched = schedule(
-        &Traffic::Rate {
-            rate: 10.0,
-            burstiness: f64::INFINITY,
-        },
-        10,
-        0,
-        &[],
-    )
-    .unwrap();
     let config = RunConfig {
         num_requests: 10,
         ..RunConfig::default()
@@ -249,7 +175,7 @@ async fn cancellation_returns_what_was_gathered() {
     let out = runner::run(
         ep.clone(),
         prepare(&ep, 10),
-        &sched,
+        &paced(10.0, 10),
         &config,
         cancel,
         &|_| {},

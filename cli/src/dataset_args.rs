@@ -30,8 +30,8 @@ pub fn dataset_args(flags: &DatasetFlags, seed: u64) -> Result<DatasetArgs> {
         no_oversample: flags.no_oversample,
         skip_chat_template: flags.skip_chat_template,
         random: RandomArgs {
-            range_ratio: flags.random_range_ratio.parse()?,
-            prefix_len: flags.prefix_len,
+            range_ratio: flags.random.random_range_ratio.parse()?,
+            prefix_len: flags.random.prefix_len,
             ..RandomArgs::default()
         },
         sharegpt_output_len: flags.sharegpt_output_len,
@@ -72,6 +72,19 @@ pub fn dataset_args(flags: &DatasetFlags, seed: u64) -> Result<DatasetArgs> {
         },
         ..DatasetArgs::default()
     };
+    if flags.random.random_batch_size != 1 {
+        anyhow::bail!(
+            "--random-batch-size {}: only 1 is supported (vLLM batches prompts into one request \
+             for embedding backends, which dyno does not have)",
+            flags.random.random_batch_size
+        );
+    }
+    // vLLM's precedence: the dataset-specific spelling, then the general --input-len /
+    // --output-len over it.
+    args.apply_length_overrides(flags.random.random_input_len, None);
+    if let Some(output) = flags.random.random_output_len {
+        args.random.output_len = output;
+    }
     args.apply_length_overrides(flags.input_len, flags.output_len);
     Ok(args)
 }
@@ -104,6 +117,49 @@ mod tests {
         let flags = Flags::try_parse_from(std::iter::once("dyno").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
         dataset_args(&flags.dataset, 0).unwrap()
+    }
+
+    #[test]
+    fn random_spellings_and_vllms_precedence() {
+        let args = parse(&[
+            "--random-input-len",
+            "77",
+            "--random-output-len",
+            "9",
+            "--random-prefix-len",
+            "5",
+        ]);
+        assert_eq!(
+            (
+                args.random.input_len,
+                args.random.output_len,
+                args.random.prefix_len
+            ),
+            (77, 9, 5)
+        );
+        assert_eq!(
+            args.sharegpt_output_len, None,
+            "--random-output-len is the random dataset's only"
+        );
+        let args = parse(&[
+            "--random-input-len",
+            "77",
+            "--input-len",
+            "12",
+            "--random-output-len",
+            "9",
+            "--output-len",
+            "3",
+        ]);
+        assert_eq!((args.random.input_len, args.random.output_len), (12, 3));
+        assert_eq!(args.sharegpt_output_len, Some(3));
+        let flags = Flags::try_parse_from(["dyno", "--random-batch-size", "4"]).unwrap();
+        let e = dataset_args(&flags.dataset, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("--random-batch-size 4") && e.contains("embedding"),
+            "{e}"
+        );
+        assert!(parse(&["--random-batch-size", "1"]).random.input_len > 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! [`Backend`]: the wire formats `bench serve` speaks, each with its default route, its request
-//! body and its stream-event reader (one module per backend).
+//! body and its event reader (one module per backend, each implementing
+//! [`WireEvent`](super::stream::WireEvent) for its event shape).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::stream::StreamState;
+use super::stream::{StreamState, read_event};
 use super::{llama_cpp, openai_chat, openai_completions, sglang, tgi};
-use crate::dataset::SampleRequest;
+use crate::dataset::{Prompt, SampleRequest};
 
 /// A server's wire format (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,14 +53,21 @@ impl Backend {
         }
     }
 
-    /// The route requests go to unless `--endpoint` says otherwise.
+    /// The route streamed requests go to unless `--endpoint` says otherwise.
     pub fn default_route(self) -> &'static str {
-        match self {
-            Self::OpenAi | Self::Vllm => "/v1/completions",
-            Self::OpenAiChat => "/v1/chat/completions",
-            Self::Tgi => "/generate_stream",
-            Self::LlamaCpp => "/completion",
-            Self::Sglang => "/generate",
+        self.route_for(ResponseMode::Stream)
+    }
+
+    /// The route requests go to in `mode` unless `--endpoint` says otherwise (TGI answers whole
+    /// responses on `/generate`, streams on `/generate_stream`; the others use one route).
+    pub fn route_for(self, mode: ResponseMode) -> &'static str {
+        match (self, mode) {
+            (Self::OpenAi | Self::Vllm, _) => "/v1/completions",
+            (Self::OpenAiChat, _) => "/v1/chat/completions",
+            (Self::Tgi, ResponseMode::Stream) => "/generate_stream",
+            (Self::Tgi, ResponseMode::Whole) => "/generate",
+            (Self::LlamaCpp, _) => "/completion",
+            (Self::Sglang, _) => "/generate",
         }
     }
 
@@ -77,9 +85,24 @@ impl Backend {
         request: &SampleRequest,
         options: &PayloadOptions,
     ) -> Result<Value, PrepareError> {
+        self.payload_for_model(request, options, &options.model)
+    }
+
+    /// The JSON body of `request` with `model` in its `model` field instead of the run's
+    /// (`--lora-modules`: each request names its adapter). Backends without a `model` field
+    /// ignore it; `--extra-body` still wins.
+    ///
+    /// # Errors
+    /// As [`payload`](Self::payload).
+    pub fn payload_for_model(
+        self,
+        request: &SampleRequest,
+        options: &PayloadOptions,
+        model: &str,
+    ) -> Result<Value, PrepareError> {
         let mut body = match self {
-            Self::OpenAi | Self::Vllm => openai_completions::payload(request, options),
-            Self::OpenAiChat => openai_chat::payload(request, options, self)?,
+            Self::OpenAi | Self::Vllm => openai_completions::payload(request, options, model),
+            Self::OpenAiChat => openai_chat::payload(request, options, model, self)?,
             Self::Tgi => tgi::payload(request, options, self)?,
             Self::LlamaCpp => llama_cpp::payload(request, options),
             Self::Sglang => sglang::payload(request, options),
@@ -103,12 +126,30 @@ impl Backend {
             return;
         }
         match self {
-            Self::OpenAi | Self::Vllm => openai_completions::on_event(data, at, state),
-            Self::OpenAiChat => openai_chat::on_event(data, at, state),
-            Self::Tgi => tgi::on_event(data, at, state),
-            Self::LlamaCpp => llama_cpp::on_event(data, at, state),
-            Self::Sglang => sglang::on_event(data, at, state),
+            Self::OpenAi | Self::Vllm => read_event::<openai_completions::Event>(data, at, state),
+            Self::OpenAiChat => read_event::<openai_chat::Event>(data, at, state),
+            Self::Tgi => read_event::<tgi::Event>(data, at, state),
+            Self::LlamaCpp => read_event::<llama_cpp::Event>(data, at, state),
+            Self::Sglang => read_event::<sglang::Event>(data, at, state),
         }
+    }
+}
+
+/// The text of `request`'s prompt, or why `backend` cannot send its token ids (`hint`: what to
+/// do instead).
+pub(crate) fn text_prompt<'r>(
+    request: &'r SampleRequest,
+    backend: Backend,
+    hint: &'static str,
+) -> Result<&'r str, PrepareError> {
+    match &request.prompt {
+        Prompt::Text(text) => Ok(text),
+        Prompt::Tokens(_) => Err(PrepareError::UnsupportedPrompt {
+            backend: backend.as_str(),
+            what: "token-id prompts",
+            request_id: request.request_id.clone(),
+            hint,
+        }),
     }
 }
 
@@ -171,11 +212,34 @@ impl SamplingFlags {
     }
 }
 
+/// Whether a response comes as a stream of events or as one body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Streamed (`stream: true`; vLLM's only mode for generation).
+    #[default]
+    Stream,
+    /// One whole response (`--disable-stream`): TTFT = E2EL = the time to the whole answer,
+    /// as vLLM measures its non-streaming backends.
+    Whole,
+}
+
+impl ResponseMode {
+    /// Whether the body asks for a stream.
+    pub fn is_stream(self) -> bool {
+        self == Self::Stream
+    }
+}
+
 /// What every request body of a run shares.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PayloadOptions {
     /// The `model` field (`--served-model-name`, else `--model`).
     pub model: String,
+    /// Streamed or whole responses.
+    pub response: ResponseMode,
+    /// `--chat-template-kwargs`: sent as `chat_template_kwargs` of chat requests (the server
+    /// renders the template; dyno's tokenizers render none on the client).
+    pub chat_template_kwargs: Option<Map<String, Value>>,
     /// Ask the server to ignore EOS (`--ignore-eos`; forced for random data on OpenAI backends).
     pub ignore_eos: bool,
     /// `--logprobs N`.
@@ -269,6 +333,57 @@ mod tests {
         let sg = Backend::Sglang.payload(&r, &options).unwrap();
         assert_eq!(sg["sampling_params"]["max_new_tokens"], 7);
         assert_eq!(sg["sampling_params"]["top_k"], 4);
+    }
+
+    #[test]
+    fn whole_responses_and_model_overrides() {
+        let options = PayloadOptions {
+            model: "base".into(),
+            response: ResponseMode::Whole,
+            ..PayloadOptions::default()
+        };
+        let r = request(Prompt::Text("hi".into()));
+        let body = Backend::OpenAi
+            .payload_for_model(&r, &options, "lora-a")
+            .unwrap();
+        assert_eq!(
+            (body["model"].clone(), body["stream"].clone()),
+            ("lora-a".into(), false.into())
+        );
+        assert!(
+            body.get("stream_options").is_none(),
+            "stream_options only with stream"
+        );
+        let chat = Backend::OpenAiChat.payload(&r, &options).unwrap();
+        assert_eq!(
+            (chat["model"].clone(), chat["stream"].clone()),
+            ("base".into(), false.into())
+        );
+        for b in [Backend::Tgi, Backend::LlamaCpp, Backend::Sglang] {
+            let body = b.payload_for_model(&r, &options, "lora-a").unwrap();
+            assert_eq!(body["stream"], false, "{b}");
+            assert!(body.get("model").is_none(), "{b} has no model field");
+        }
+        assert_eq!(Backend::Tgi.route_for(ResponseMode::Whole), "/generate");
+        assert_eq!(
+            Backend::OpenAi.route_for(ResponseMode::Whole),
+            "/v1/completions"
+        );
+    }
+
+    #[test]
+    fn chat_template_kwargs_go_to_chat_requests_only() {
+        let mut kwargs = Map::new();
+        kwargs.insert("enable_thinking".into(), Value::from(false));
+        let options = PayloadOptions {
+            chat_template_kwargs: Some(kwargs),
+            ..PayloadOptions::default()
+        };
+        let r = request(Prompt::Text("hi".into()));
+        let chat = Backend::OpenAiChat.payload(&r, &options).unwrap();
+        assert_eq!(chat["chat_template_kwargs"]["enable_thinking"], false);
+        let completions = Backend::OpenAi.payload(&r, &options).unwrap();
+        assert!(completions.get("chat_template_kwargs").is_none());
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! [`HttpEndpoint`]: a server over HTTP as an [`Endpoint`]. Bodies are built once per request
 //! ahead of the run ([`HttpEndpoint::prepare`]); sending writes prebuilt bytes and reads the
 //! stream through the [`http`](super::http) client and the [`sse`](super::sse) splitter into
-//! the backend's [`StreamState`], then turns it into a [`RequestOutcome`].
+//! the backend's [`StreamState`], then turns it into a [`RequestOutcome`]. The state's chunk
+//! list and text are sized for the request's expected output up front, so a stream that ends
+//! where it was asked to does not reallocate them while events arrive.
+//!
+//! Set-up calls (`/v1/models`, `/tokenize`) are plain JSON exchanges: [`HttpEndpoint::get_json`]
+//! and [`HttpEndpoint::post_json`] inside the runtime, [`HttpEndpoint::post_json_blocking`] on a
+//! [`BlockingClient`] from a plain thread.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +16,9 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::backend::{Backend, PayloadOptions, PrepareError};
-use super::http::{HttpClient, HttpError, ResponseHead, ResponseSink};
+use super::http::{
+    BlockingClient, Exchange, Failure, HttpClient, HttpError, ResponseHead, ResponseSink,
+};
 use super::sse::SseSplitter;
 use super::stream::StreamState;
 use super::{Endpoint, HttpTimings, RequestOptions, RequestOutcome, TokenSource};
@@ -90,6 +98,8 @@ pub struct PreparedRequest {
     pub request_id: Arc<str>,
     /// The dataset's prompt length (used when the server reports none).
     pub prompt_len: usize,
+    /// Output tokens asked for (sizes the stream's buffers; not a limit).
+    pub expected_output_len: usize,
     /// The JSON body.
     pub body: Arc<[u8]>,
 }
@@ -113,17 +123,29 @@ impl HttpEndpoint {
     pub async fn new(config: HttpEndpointConfig) -> Result<Self, EndpointError> {
         let (host, port, prefix) = parse_url(&config.base_url)?;
         let host_port = format!("{host}:{port}");
-        let addr = tokio::net::lookup_host(&host_port)
-            .await
-            .map_err(|source| EndpointError::Resolve {
-                host: host_port.clone(),
-                source,
-            })?
-            .next()
-            .ok_or_else(|| EndpointError::Resolve {
-                host: host_port.clone(),
-                source: std::io::Error::other("no address"),
-            })?;
+        let addrs = tokio::net::lookup_host(&host_port).await;
+        let addr = first_address(&host_port, addrs)?;
+        Ok(Self::with_address(config, addr, host_port, prefix))
+    }
+
+    /// As [`new`](Self::new), resolving on the calling thread (no runtime needed).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn new_blocking(config: HttpEndpointConfig) -> Result<Self, EndpointError> {
+        let (host, port, prefix) = parse_url(&config.base_url)?;
+        let host_port = format!("{host}:{port}");
+        let addrs = std::net::ToSocketAddrs::to_socket_addrs(&host_port);
+        let addr = first_address(&host_port, addrs)?;
+        Ok(Self::with_address(config, addr, host_port, prefix))
+    }
+
+    fn with_address(
+        config: HttpEndpointConfig,
+        addr: std::net::SocketAddr,
+        host_port: String,
+        prefix: String,
+    ) -> Self {
         let mut headers: Vec<(String, String)> = vec![
             ("Host".into(), host_port),
             (
@@ -148,12 +170,12 @@ impl HttpEndpoint {
             .iter()
             .map(|(k, v)| format!("{k}: {v}\r\n"))
             .collect();
-        Ok(Self {
+        Self {
             client: HttpClient::new(addr, config.read_timeout),
             config,
             prefix,
             header_block,
-        })
+        }
     }
 
     /// The configuration.
@@ -176,10 +198,26 @@ impl HttpEndpoint {
     /// # Errors
     /// [`PrepareError`] when the backend cannot carry its prompt.
     pub fn prepare(&self, request: &SampleRequest) -> Result<PreparedRequest, PrepareError> {
-        let body = self.config.backend.payload(request, &self.config.payload)?;
+        self.prepare_as(request, &self.config.payload.model)
+    }
+
+    /// Builds `request`'s body with `model` in its `model` field (`--lora-modules`).
+    ///
+    /// # Errors
+    /// As [`prepare`](Self::prepare).
+    pub fn prepare_as(
+        &self,
+        request: &SampleRequest,
+        model: &str,
+    ) -> Result<PreparedRequest, PrepareError> {
+        let body = self
+            .config
+            .backend
+            .payload_for_model(request, &self.config.payload, model)?;
         Ok(PreparedRequest {
             request_id: request.request_id.as_str().into(),
             prompt_len: request.prompt_len,
+            expected_output_len: request.expected_output_len,
             body: serde_json::to_vec(&body).unwrap_or_default().into(),
         })
     }
@@ -209,12 +247,19 @@ impl HttpEndpoint {
         bytes: &[u8],
         run_start: Instant,
     ) -> RequestOutcome {
+        // Sized for the output asked for; a huge --output-len grows them as it comes instead.
+        let expected = prepared.expected_output_len.min(4096);
+        let state = StreamState {
+            chunks: Vec::with_capacity(expected + 1),
+            text: String::with_capacity(8 * expected),
+            ..StreamState::default()
+        };
         let origin = Instant::now();
         let mut sink = StreamSink {
             backend: self.config.backend,
             origin,
             sse: SseSplitter::new(),
-            state: StreamState::default(),
+            state,
             status: 0,
             is_sse: true,
             other_body: Vec::new(),
@@ -297,12 +342,44 @@ impl HttpEndpoint {
         self.simple("POST", path, Some(&bytes)).await
     }
 
+    /// `POST path` with a JSON `body` on `conn`, blocking the calling thread; parsed as JSON.
+    /// `conn` must be this endpoint's ([`blocking_client`](Self::blocking_client)).
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    pub fn post_json_blocking(
+        &self,
+        conn: &mut BlockingClient,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, EndpointError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let (full, request) = self.simple_request("POST", path, Some(&bytes));
+        let mut sink = Collect::default();
+        let result = conn.exchange(&request, &mut sink);
+        simple_result(full, result, sink)
+    }
+
+    /// A blocking connection to this endpoint's server, for
+    /// [`post_json_blocking`](Self::post_json_blocking).
+    pub fn blocking_client(&self) -> BlockingClient {
+        BlockingClient::new(self.client.addr(), self.config.read_timeout)
+    }
+
     async fn simple(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Value, EndpointError> {
+        let (full, request) = self.simple_request(method, path, body);
+        let mut sink = Collect::default();
+        let result = self.client.exchange(&request, &mut sink).await;
+        simple_result(full, result, sink)
+    }
+
+    /// The full path and the request bytes of a set-up call.
+    fn simple_request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (String, Vec<u8>) {
         let full = format!("{}{path}", self.prefix);
         let mut req = format!("{method} {full} HTTP/1.1\r\n{}", self.header_block);
         if let Some(b) = body {
@@ -314,26 +391,48 @@ impl HttpEndpoint {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(body.unwrap_or_default());
-        let mut sink = Collect::default();
-        self.client
-            .exchange(&bytes, &mut sink)
-            .await
-            .map_err(|f| EndpointError::Http {
-                path: full.clone(),
-                source: f.error,
-            })?;
-        if sink.status != 200 {
-            return Err(EndpointError::Status {
-                path: full,
-                status: sink.status,
-                message: error_message(&sink.body),
-            });
-        }
-        serde_json::from_slice(&sink.body).map_err(|e| EndpointError::Body {
-            path: full,
-            why: e.to_string(),
-        })
+        (full, bytes)
     }
+}
+
+/// A set-up call's answer: its JSON body, or why there is none.
+fn simple_result(
+    full: String,
+    result: Result<Exchange, Failure>,
+    sink: Collect,
+) -> Result<Value, EndpointError> {
+    result.map_err(|f| EndpointError::Http {
+        path: full.clone(),
+        source: f.error,
+    })?;
+    if sink.status != 200 {
+        return Err(EndpointError::Status {
+            path: full,
+            status: sink.status,
+            message: error_message(&sink.body),
+        });
+    }
+    serde_json::from_slice(&sink.body).map_err(|e| EndpointError::Body {
+        path: full,
+        why: e.to_string(),
+    })
+}
+
+/// The first address `host_port` resolved to.
+fn first_address(
+    host_port: &str,
+    addrs: std::io::Result<impl Iterator<Item = std::net::SocketAddr>>,
+) -> Result<std::net::SocketAddr, EndpointError> {
+    addrs
+        .map_err(|source| EndpointError::Resolve {
+            host: host_port.to_owned(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| EndpointError::Resolve {
+            host: host_port.to_owned(),
+            source: std::io::Error::other("no address"),
+        })
 }
 
 impl Endpoint for HttpEndpoint {

@@ -6,13 +6,24 @@
 //!   in flight: warm-ups open them, the run reuses them); a reused connection that the server
 //!   had closed is retried once on a fresh one, before any response byte, so a stale keep-alive
 //!   never shows up as a failure.
+//! - Each pooled connection keeps its read buffer ([`READ_BUF`] bytes, enough for dozens of SSE
+//!   events per `recv`), so the read path allocates nothing per request or per event.
 //! - Bodies framed by `Content-Length`, `Transfer-Encoding: chunked` or the connection closing.
-//! - `read_timeout` bounds the wait for every read (and the connect): a stalled stream fails
-//!   with [`HttpError::Timeout`] instead of hanging the run.
+//! - `read_timeout` bounds the quiet time of a stream (and the connect): a stream that receives
+//!   no byte for that long fails with [`HttpError::Timeout`] instead of hanging the run. It is
+//!   one watchdog timer per exchange, not a timer per read: the watchdog sleeps until the last
+//!   byte's time plus the limit and, when it wakes and bytes came meanwhile, moves its deadline
+//!   on. A stream that flows costs one timer registration per `read_timeout` period instead of
+//!   one per read.
+//! - [`BlockingClient`]: the same exchange over a blocking socket, for set-up calls made from a
+//!   plain thread (the server tokenizer): no runtime, no thread hop per call.
 //!
 //! Only `http://` is spoken (no TLS): benchmark targets are on the local network.
 
+use std::future::Future;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +31,10 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+/// Size of a connection's read buffer; it grows only for a response head larger than this.
+pub const READ_BUF: usize = 16 * 1024;
 
 /// Why an HTTP exchange failed.
 #[derive(Debug, Error)]
@@ -90,6 +105,18 @@ pub struct Exchange {
     pub end: Instant,
 }
 
+impl Exchange {
+    fn not_sent(t: Instant) -> Self {
+        Self {
+            sent: t,
+            connect: None,
+            first_byte: None,
+            head: None,
+            end: Instant::now(),
+        }
+    }
+}
+
 /// A failed exchange, with the phases it got through.
 #[derive(Debug)]
 pub struct Failure {
@@ -99,11 +126,27 @@ pub struct Failure {
     pub exchange: Exchange,
 }
 
+/// A kept-alive connection and its read buffer.
+#[derive(Debug)]
+struct Conn<S> {
+    stream: S,
+    buf: Vec<u8>,
+}
+
+impl<S> Conn<S> {
+    fn new(stream: S) -> Self {
+        Self {
+            stream,
+            buf: vec![0; READ_BUF],
+        }
+    }
+}
+
 /// Keep-alive connections to one server. See the [module docs](self).
 #[derive(Debug)]
 pub struct HttpClient {
     addr: SocketAddr,
-    idle: Mutex<Vec<TcpStream>>,
+    idle: Mutex<Vec<Conn<TcpStream>>>,
     read_timeout: Option<Duration>,
     opened: AtomicUsize,
 }
@@ -115,7 +158,8 @@ enum Framing {
 }
 
 impl HttpClient {
-    /// A client for the server at `addr`; `read_timeout` bounds each read and the connect.
+    /// A client for the server at `addr`; `read_timeout` bounds a stream's quiet time and the
+    /// connect.
     pub fn new(addr: SocketAddr, read_timeout: Option<Duration>) -> Self {
         Self {
             addr,
@@ -148,8 +192,8 @@ impl HttpClient {
         sink: &mut impl ResponseSink,
     ) -> Result<Exchange, Failure> {
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
-        if let Some(stream) = pooled {
-            match self.exchange_on(stream, None, request, sink).await {
+        if let Some(conn) = pooled {
+            match self.exchange_on(conn, None, request, sink).await {
                 Err(f) if f.exchange.first_byte.is_none() && is_stale(&f.error) => {}
                 other => return other,
             }
@@ -158,20 +202,13 @@ impl HttpClient {
         let stream = match self.connect().await {
             Ok(s) => s,
             Err(error) => {
-                let now = Instant::now();
                 return Err(Failure {
                     error,
-                    exchange: Exchange {
-                        sent: t,
-                        connect: None,
-                        first_byte: None,
-                        head: None,
-                        end: now,
-                    },
+                    exchange: Exchange::not_sent(t),
                 });
             }
         };
-        self.exchange_on(stream, Some(t.elapsed()), request, sink)
+        self.exchange_on(Conn::new(stream), Some(t.elapsed()), request, sink)
             .await
     }
 
@@ -195,130 +232,323 @@ impl HttpClient {
         Ok(stream)
     }
 
-    async fn read(
-        &self,
-        stream: &mut TcpStream,
-        buf: &mut [u8],
-    ) -> Result<(usize, Instant), HttpError> {
-        let read = stream.read(buf);
-        let n = match self.read_timeout {
-            Some(limit) => tokio::time::timeout(limit, read)
-                .await
-                .map_err(|_| HttpError::Timeout(limit))?,
-            None => read.await,
-        }
-        .map_err(|source| HttpError::Io {
-            during: "reading the response",
-            source,
-        })?;
-        Ok((n, Instant::now()))
-    }
-
     async fn exchange_on(
         &self,
-        mut stream: TcpStream,
+        mut conn: Conn<TcpStream>,
         connect: Option<Duration>,
         request: &[u8],
         sink: &mut impl ResponseSink,
     ) -> Result<Exchange, Failure> {
-        let mut ex = Exchange {
-            sent: Instant::now(),
-            connect,
-            first_byte: None,
-            head: None,
-            end: Instant::now(),
+        // The watchdog's timer is created here but registered only if a read has to wait.
+        let sleep = self.read_timeout.map(tokio::time::sleep);
+        tokio::pin!(sleep);
+        let mut transport = Watched {
+            stream: &mut conn.stream,
+            watchdog: self
+                .read_timeout
+                .zip(sleep.as_mut().as_pin_mut())
+                .map(|(limit, sleep)| Watchdog {
+                    limit,
+                    last: Instant::now(),
+                    sleep,
+                }),
         };
-        let fail = |error, mut ex: Exchange| {
-            ex.end = Instant::now();
+        let (result, reusable) =
+            run_exchange(&mut transport, &mut conn.buf, connect, request, sink).await;
+        if reusable && let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// [`HttpClient`]'s exchange over one blocking socket, for a plain thread (set-up calls such as
+/// the server tokenizer's): the calling thread writes and reads itself, so a call costs two
+/// syscalls and no wake-up of another thread. Keeps its connection alive between calls.
+#[derive(Debug)]
+pub struct BlockingClient {
+    addr: SocketAddr,
+    read_timeout: Option<Duration>,
+    conn: Option<Conn<std::net::TcpStream>>,
+}
+
+impl BlockingClient {
+    /// A client for the server at `addr`; `read_timeout` bounds each read and the connect.
+    pub fn new(addr: SocketAddr, read_timeout: Option<Duration>) -> Self {
+        Self {
+            addr,
+            read_timeout,
+            conn: None,
+        }
+    }
+
+    /// As [`HttpClient::exchange`], blocking the calling thread.
+    pub fn exchange(
+        &mut self,
+        request: &[u8],
+        sink: &mut impl ResponseSink,
+    ) -> Result<Exchange, Failure> {
+        if let Some(conn) = self.conn.take() {
+            match self.exchange_on(conn, None, request, sink) {
+                Err(f) if f.exchange.first_byte.is_none() && is_stale(&f.error) => {}
+                other => return other,
+            }
+        }
+        let t = Instant::now();
+        let stream = self.connect().map_err(|error| Failure {
+            error,
+            exchange: Exchange::not_sent(t),
+        })?;
+        self.exchange_on(Conn::new(stream), Some(t.elapsed()), request, sink)
+    }
+
+    fn connect(&self) -> Result<std::net::TcpStream, HttpError> {
+        let stream = match self.read_timeout {
+            Some(limit) => std::net::TcpStream::connect_timeout(&self.addr, limit),
+            None => std::net::TcpStream::connect(self.addr),
+        }
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::TimedOut => {
+                HttpError::Timeout(self.read_timeout.unwrap_or_default())
+            }
+            _ => HttpError::Connect {
+                addr: self.addr,
+                source,
+            },
+        })?;
+        let during = "setting socket options";
+        stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_read_timeout(self.read_timeout))
+            .and_then(|()| stream.set_write_timeout(self.read_timeout))
+            .map_err(|source| HttpError::Io { during, source })?;
+        Ok(stream)
+    }
+
+    fn exchange_on(
+        &mut self,
+        mut conn: Conn<std::net::TcpStream>,
+        connect: Option<Duration>,
+        request: &[u8],
+        sink: &mut impl ResponseSink,
+    ) -> Result<Exchange, Failure> {
+        let mut transport = Blocking {
+            stream: &mut conn.stream,
+            limit: self.read_timeout,
+        };
+        // Every await inside is ready at once (the socket blocks), so this never parks.
+        let (result, reusable) = futures::executor::block_on(run_exchange(
+            &mut transport,
+            &mut conn.buf,
+            connect,
+            request,
+            sink,
+        ));
+        if reusable {
+            self.conn = Some(conn);
+        }
+        result
+    }
+}
+
+/// A socket as [`run_exchange`] uses it: write the request, read what comes, with the time of
+/// each read's return.
+trait Transport {
+    /// Writes all of `bytes`.
+    fn send(&mut self, bytes: &[u8]) -> impl Future<Output = std::io::Result<()>>;
+    /// One read into `buf`: its length (0 at the end of the stream) and when it returned.
+    fn recv(&mut self, buf: &mut [u8])
+    -> impl Future<Output = Result<(usize, Instant), HttpError>>;
+}
+
+/// The stream-quiet watchdog of one exchange. See the [module docs](self).
+struct Watchdog<'a> {
+    limit: Duration,
+    /// When the last byte came (or the request was sent).
+    last: Instant,
+    sleep: Pin<&'a mut Sleep>,
+}
+
+/// An async socket under an optional [`Watchdog`].
+struct Watched<'a, 'w> {
+    stream: &'a mut TcpStream,
+    watchdog: Option<Watchdog<'w>>,
+}
+
+impl Transport for Watched<'_, '_> {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        if let Some(w) = &mut self.watchdog {
+            // The quiet time starts now; the sleep, due earlier, moves on when it wakes.
+            w.last = Instant::now();
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<(usize, Instant), HttpError> {
+        let read = match &mut self.watchdog {
+            None => self.stream.read(buf).await,
+            Some(w) => loop {
+                tokio::select! {
+                    biased;
+                    r = self.stream.read(&mut *buf) => break r,
+                    () = w.sleep.as_mut() => {
+                        let deadline = w.last + w.limit;
+                        // Tokio's timer counts whole milliseconds: allow for its rounding.
+                        if Instant::now() + Duration::from_millis(1) >= deadline {
+                            return Err(HttpError::Timeout(w.limit));
+                        }
+                        w.sleep.as_mut().reset(deadline.into());
+                    }
+                }
+            },
+        };
+        let at = Instant::now();
+        let n = read.map_err(|source| HttpError::Io {
+            during: "reading the response",
+            source,
+        })?;
+        if let Some(w) = &mut self.watchdog {
+            // The deadline moves lazily: only when the sleep wakes (see the module docs).
+            w.last = at;
+        }
+        Ok((n, at))
+    }
+}
+
+/// A blocking socket whose read timeout is set on the socket itself.
+struct Blocking<'a> {
+    stream: &'a mut std::net::TcpStream,
+    limit: Option<Duration>,
+}
+
+impl Transport for Blocking<'_> {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<(usize, Instant), HttpError> {
+        let n = self
+            .stream
+            .read(buf)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    HttpError::Timeout(self.limit.unwrap_or_default())
+                }
+                _ => HttpError::Io {
+                    during: "reading the response",
+                    source,
+                },
+            })?;
+        Ok((n, Instant::now()))
+    }
+}
+
+/// One request and its response on `transport`, reading into `buf`. Returns the result and
+/// whether the connection can be kept for another request (a complete keep-alive response the
+/// sink read to the end).
+async fn run_exchange<T: Transport>(
+    transport: &mut T,
+    buf: &mut Vec<u8>,
+    connect: Option<Duration>,
+    request: &[u8],
+    sink: &mut impl ResponseSink,
+) -> (Result<Exchange, Failure>, bool) {
+    let mut ex = Exchange {
+        sent: Instant::now(),
+        connect,
+        first_byte: None,
+        head: None,
+        end: Instant::now(),
+    };
+    let fail = |error, mut ex: Exchange| {
+        ex.end = Instant::now();
+        (
             Err(Failure {
                 error,
                 exchange: ex,
-            })
+            }),
+            false,
+        )
+    };
+    if let Err(source) = transport.send(request).await {
+        return fail(
+            HttpError::Io {
+                during: "sending the request",
+                source,
+            },
+            ex,
+        );
+    }
+    if buf.len() < READ_BUF {
+        buf.resize(READ_BUF, 0);
+    }
+    let mut filled = 0;
+    let mut received = 0;
+    // The head.
+    let (mut framing, keep_alive, body_start) = loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let (n, at) = match transport.recv(&mut buf[filled..]).await {
+            Ok(r) => r,
+            Err(e) => return fail(e, ex),
         };
-        if let Err(source) = stream.write_all(request).await {
+        if n == 0 {
             return fail(
-                HttpError::Io {
-                    during: "sending the request",
-                    source,
+                HttpError::Closed {
+                    during: "before the response head",
+                    received,
                 },
                 ex,
             );
         }
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut filled = 0;
-        let mut received = 0;
-        // The head.
-        let (mut framing, keep_alive, body_start) = loop {
-            if filled == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            let (n, at) = match self.read(&mut stream, &mut buf[filled..]).await {
-                Ok(r) => r,
-                Err(e) => return fail(e, ex),
-            };
-            if n == 0 {
-                return fail(
-                    HttpError::Closed {
-                        during: "before the response head",
-                        received,
-                    },
-                    ex,
-                );
-            }
-            ex.first_byte.get_or_insert(at);
-            filled += n;
-            received += n;
-            match parse_head(&buf[..filled]) {
-                Ok(None) => continue,
-                Ok(Some((head, framing, keep_alive, len))) => {
-                    ex.head = Some(at);
-                    if !sink.head(&head, at) {
-                        ex.end = at;
-                        return Ok(ex);
-                    }
-                    break (framing, keep_alive, (len, at));
+        ex.first_byte.get_or_insert(at);
+        filled += n;
+        received += n;
+        match parse_head(&buf[..filled]) {
+            Ok(None) => continue,
+            Ok(Some((head, framing, keep_alive, len))) => {
+                ex.head = Some(at);
+                if !sink.head(&head, at) {
+                    ex.end = at;
+                    return (Ok(ex), false);
                 }
-                Err(e) => return fail(e, ex),
+                break (framing, keep_alive, (len, at));
             }
-        };
-        // The body: first what came with the head, then read by read.
-        let (mut start, mut at) = body_start;
-        loop {
-            let (done, go_on) = match feed(&mut framing, &buf[start..filled], at, sink) {
-                Ok(r) => r,
-                Err(e) => return fail(e, ex),
-            };
-            if done || !go_on {
-                ex.end = at;
-                if done
-                    && keep_alive
-                    && go_on
-                    && let Ok(mut idle) = self.idle.lock()
-                {
-                    idle.push(stream);
-                }
-                return Ok(ex);
-            }
-            let (n, now) = match self.read(&mut stream, &mut buf).await {
-                Ok(r) => r,
-                Err(e) => return fail(e, ex),
-            };
-            received += n;
-            if n == 0 {
-                if matches!(framing, Framing::UntilClose) {
-                    ex.end = now;
-                    return Ok(ex);
-                }
-                return fail(
-                    HttpError::Closed {
-                        during: "mid-response",
-                        received,
-                    },
-                    ex,
-                );
-            }
-            (start, filled, at) = (0, n, now);
+            Err(e) => return fail(e, ex),
         }
+    };
+    // The body: first what came with the head, then read by read.
+    let (mut start, mut at) = body_start;
+    loop {
+        let (done, go_on) = match feed(&mut framing, &buf[start..filled], at, sink) {
+            Ok(r) => r,
+            Err(e) => return fail(e, ex),
+        };
+        if done || !go_on {
+            ex.end = at;
+            return (Ok(ex), done && keep_alive && go_on);
+        }
+        let (n, now) = match transport.recv(buf).await {
+            Ok(r) => r,
+            Err(e) => return fail(e, ex),
+        };
+        received += n;
+        if n == 0 {
+            if matches!(framing, Framing::UntilClose) {
+                ex.end = now;
+                return (Ok(ex), false);
+            }
+            return fail(
+                HttpError::Closed {
+                    during: "mid-response",
+                    received,
+                },
+                ex,
+            );
+        }
+        (start, filled, at) = (0, n, now);
     }
 }
 
@@ -532,9 +762,260 @@ impl ChunkedDecoder {
     }
 }
 
+/// A loopback HTTP/1.1 server on a port the OS picks, for this module's and the server
+/// tokenizer's tests: each connection is served on a thread of its own, request after request
+/// (keep-alive), by a handler that writes the whole response itself. It stops accepting after
+/// ten seconds, so a test never leaves it behind for long.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// One request as the handler sees it.
+    pub struct Request {
+        /// `POST /tokenize` → `"/tokenize"`.
+        pub path: String,
+        /// The body (by `Content-Length`).
+        pub body: Vec<u8>,
+        /// 0 for a connection's first request, then 1, 2, …
+        pub index_on_connection: usize,
+    }
+
+    /// What the handler wants next.
+    pub enum Then {
+        /// Wait for another request on this connection.
+        KeepAlive,
+        /// Close this connection.
+        Close,
+    }
+
+    /// The address and the number of connections accepted so far.
+    pub fn serve(
+        handler: impl Fn(&Request, &mut TcpStream) -> Then + Send + Sync + 'static,
+    ) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (count, handler) = (accepted.clone(), Arc::new(handler));
+        std::thread::spawn(move || {
+            let stop = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < stop {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let handler = handler.clone();
+                std::thread::spawn(move || connection(stream, &*handler));
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn connection(mut stream: TcpStream, handler: &dyn Fn(&Request, &mut TcpStream) -> Then) {
+        stream.set_nonblocking(false).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        for index_on_connection in 0.. {
+            let Some(head_end) = read_until_head(&mut stream, &mut buf) else {
+                return;
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < head_end + length {
+                let mut more = [0u8; 4096];
+                match stream.read(&mut more) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&more[..n]),
+                }
+            }
+            let body = buf[head_end..head_end + length].to_vec();
+            buf.drain(..head_end + length);
+            let request = Request {
+                path,
+                body,
+                index_on_connection,
+            };
+            if let Then::Close = handler(&request, &mut stream) {
+                return;
+            }
+        }
+    }
+
+    fn read_until_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+        loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Some(i + 4);
+            }
+            let mut more = [0u8; 4096];
+            match stream.read(&mut more) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&more[..n]),
+            }
+        }
+    }
+
+    /// Writes a complete response with a JSON body, in one write.
+    pub fn json(stream: &mut TcpStream, status: u16, body: &str) {
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(response.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_server::{Then, json, serve};
     use super::*;
+
+    /// Collects what a response delivered, with the time of each body read.
+    #[derive(Default)]
+    struct Seen {
+        status: u16,
+        body: Vec<u8>,
+        reads: Vec<Instant>,
+    }
+
+    impl ResponseSink for Seen {
+        fn head(&mut self, head: &ResponseHead, _: Instant) -> bool {
+            self.status = head.status;
+            true
+        }
+        fn body(&mut self, bytes: &[u8], at: Instant) -> bool {
+            self.body.extend_from_slice(bytes);
+            self.reads.push(at);
+            true
+        }
+    }
+
+    const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    /// A chunked stream of `pieces` pieces `gap` apart; with `stall`, the server then goes
+    /// quiet (without closing) instead of ending the body.
+    fn trickle(pieces: usize, gap: Duration, stall: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+        serve(move |_, s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for i in 0..pieces {
+                std::thread::sleep(gap);
+                let _ = write!(s, "2\r\n{:02}\r\n", i % 100);
+            }
+            if stall {
+                std::thread::sleep(Duration::from_secs(3));
+                return Then::Close;
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+            Then::KeepAlive
+        })
+    }
+
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_stream_that_keeps_flowing_outlives_its_read_timeout() {
+        // 8 pieces 60 ms apart: 480 ms in all, twice the 240 ms limit, but never 240 ms quiet.
+        let (addr, _) = trickle(8, Duration::from_millis(60), false);
+        let client = HttpClient::new(addr, Some(Duration::from_millis(240)));
+        let start = Instant::now();
+        let mut seen = Seen::default();
+        let ex = client.exchange(GET, &mut seen).await.expect("no stall");
+        assert!(start.elapsed() >= Duration::from_millis(480));
+        assert_eq!(seen.body, b"0001020304050607");
+        assert_eq!(seen.status, 200);
+        assert!(ex.end >= *seen.reads.last().unwrap());
+        assert_eq!(client.idle_connections(), 1, "the connection went back to the pool");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_goes_quiet_fails_one_limit_after_its_last_byte() {
+        let (addr, _) = trickle(3, Duration::from_millis(100), true);
+        let limit = Duration::from_millis(250);
+        let client = HttpClient::new(addr, Some(limit));
+        let mut seen = Seen::default();
+        let failure = client.exchange(GET, &mut seen).await.unwrap_err();
+        assert!(matches!(failure.error, HttpError::Timeout(l) if l == limit));
+        let last = *seen.reads.last().expect("three pieces came first");
+        let quiet = failure.exchange.end.duration_since(last);
+        // Not a deadline from the start (300 ms of pieces + 250 ms), not a limit per read
+        // counted from somewhere else: one limit of quiet after the last byte.
+        assert!(
+            quiet >= limit - Duration::from_millis(2) && quiet < limit + Duration::from_millis(150),
+            "failed {quiet:?} after the last byte"
+        );
+        assert_eq!(seen.body, b"000102");
+        assert_eq!(client.idle_connections(), 0, "a stalled connection is not kept");
+    }
+
+    #[tokio::test]
+    async fn pooled_connections_are_reused_and_a_stale_one_is_replaced() {
+        // The server closes every connection after its second response.
+        let (addr, accepted) = serve(|r, s| {
+            json(s, 200, &format!("{{\"n\":{}}}", r.index_on_connection));
+            if r.index_on_connection == 1 {
+                Then::Close
+            } else {
+                Then::KeepAlive
+            }
+        });
+        let client = HttpClient::new(addr, Some(Duration::from_secs(2)));
+        for expect in [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":0}"#] {
+            let mut seen = Seen::default();
+            client.exchange(GET, &mut seen).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&seen.body), expect);
+        }
+        // Third exchange: the pooled connection was closed by the server, so one retry on a
+        // fresh connection, invisible to the caller.
+        assert_eq!(client.connections_opened(), 2);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_blocking_client_keeps_its_connection_and_times_out() {
+        let (addr, accepted) = serve(|r, s| {
+            if r.path == "/stall" {
+                std::thread::sleep(Duration::from_secs(2));
+                return Then::Close;
+            }
+            json(s, 200, &format!("{{\"n\":{}}}", r.index_on_connection));
+            Then::KeepAlive
+        });
+        let mut client = BlockingClient::new(addr, Some(Duration::from_millis(200)));
+        for n in 0..3 {
+            let mut seen = Seen::default();
+            client.exchange(GET, &mut seen).unwrap();
+            assert_eq!(String::from_utf8_lossy(&seen.body), format!("{{\"n\":{n}}}"));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
+        let start = Instant::now();
+        let failure = client
+            .exchange(b"GET /stall HTTP/1.1\r\n\r\n", &mut Seen::default())
+            .unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(failure.error, HttpError::Timeout(_)), "{}", failure.error);
+        assert!(
+            took >= Duration::from_millis(190) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
+        // The stalled connection was dropped: the next call opens a new one and succeeds.
+        let mut seen = Seen::default();
+        client.exchange(GET, &mut seen).unwrap();
+        assert_eq!(seen.body, br#"{"n":0}"#);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
 
     fn decode(pieces: &[&[u8]]) -> (Vec<u8>, bool) {
         let mut d = ChunkedDecoder::default();

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::backend::PayloadOptions;
-use super::stream::{ErrorField, FirstOf, StreamState};
+use super::stream::{ErrorField, FirstOf, StreamState, WireEvent};
 use crate::dataset::{Prompt, SampleRequest};
 
 /// The `/completion` body of `request`.
@@ -22,7 +22,7 @@ pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Valu
     let mut body = Map::new();
     body.insert("prompt".into(), prompt);
     body.insert("n_predict".into(), json!(request.expected_output_len));
-    body.insert("stream".into(), json!(true));
+    body.insert("stream".into(), json!(options.response.is_stream()));
     body.insert("cache_prompt".into(), json!(true));
     if options.ignore_eos {
         body.insert("ignore_eos".into(), json!(true));
@@ -47,8 +47,9 @@ pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Valu
     Value::Object(body)
 }
 
+/// A llama-server event (or its whole non-streamed response).
 #[derive(Deserialize)]
-struct Event<'a> {
+pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -64,36 +65,37 @@ struct Event<'a> {
     error: Option<ErrorField<'a>>,
 }
 
-/// Reads one llama-server event.
-pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
-    let Ok(event) = serde_json::from_slice::<Event>(data) else {
-        state.malformed += 1;
-        return;
-    };
-    if let Some(e) = &event.error {
-        state.error = Some(e.message());
-        return;
+impl<'a> WireEvent<'a> for Event<'a> {
+    fn error(&self) -> Option<String> {
+        self.error.as_ref().map(ErrorField::message)
     }
-    let text = event.content.unwrap_or_default();
-    if !event.stop || !text.is_empty() {
-        let tokens = if event.tokens.len > 0 {
-            event.tokens.len as u32
-        } else {
-            1
-        };
-        state.token_chunk(at, if event.stop { 0 } else { tokens });
-        state.text.push_str(&text);
-    }
-    if event.stop {
-        state.done = true;
-        state.completion_tokens = event.tokens_predicted.or(state.completion_tokens);
-        state.prompt_tokens = event.tokens_evaluated.or(state.prompt_tokens);
+
+    fn apply(self, at: Duration, state: &mut StreamState) {
+        let text = self.content.unwrap_or_default();
+        if !self.stop || !text.is_empty() {
+            let tokens = if self.tokens.len > 0 {
+                self.tokens.len as u32
+            } else {
+                1
+            };
+            state.token_chunk(at, if self.stop { 0 } else { tokens });
+            state.text.push_str(&text);
+        }
+        if self.stop {
+            state.done = true;
+            state.completion_tokens = self.tokens_predicted.or(state.completion_tokens);
+            state.prompt_tokens = self.tokens_evaluated.or(state.prompt_tokens);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
+        crate::endpoint::stream::read_event::<Event>(data, at, state);
+    }
 
     #[test]
     fn content_then_stop() {

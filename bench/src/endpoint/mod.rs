@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use backend::{ALL_BACKENDS, Backend, PayloadOptions, PrepareError, SamplingFlags};
+pub use backend::{
+    ALL_BACKENDS, Backend, PayloadOptions, PrepareError, ResponseMode, SamplingFlags,
+};
 pub use client::{EndpointError, HttpEndpoint, HttpEndpointConfig, PreparedRequest};
 pub use server_tokenizer::ServerTokenizer;
 pub use stream::StreamState;

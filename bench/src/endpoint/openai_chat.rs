@@ -12,34 +12,32 @@ use dyno_protocol::chat::{ChatCompletionRequest, ChatMessage};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::backend::{Backend, PayloadOptions, PrepareError};
-use super::openai_completions::{apply_usage, merge_sampling, state_tokens, stream_fields};
-use super::stream::{ErrorField, FirstOf, StreamState, UsageLite};
-use crate::dataset::{Prompt, SampleRequest};
+use super::backend::{Backend, PayloadOptions, PrepareError, text_prompt};
+use super::openai_completions::{merge_sampling, openai_chunk, stream_fields};
+use super::stream::{ErrorField, FirstOf, StreamState, UsageLite, WireEvent};
+use crate::dataset::SampleRequest;
 
-/// The chat body of `request`.
+/// The chat body of `request`, sent as `model`.
 pub(crate) fn payload(
     request: &SampleRequest,
     options: &PayloadOptions,
+    model: &str,
     backend: Backend,
 ) -> Result<Value, PrepareError> {
-    let Prompt::Text(text) = &request.prompt else {
-        return Err(PrepareError::UnsupportedPrompt {
-            backend: backend.as_str(),
-            what: "token-id prompts",
-            request_id: request.request_id.clone(),
-            hint: "use --backend openai (completions) for token-id datasets",
-        });
-    };
+    let text = text_prompt(
+        request,
+        backend,
+        "use --backend openai (completions) for token-id datasets",
+    )?;
     let body = ChatCompletionRequest {
-        model: options.model.clone(),
+        model: model.to_owned(),
         messages: vec![ChatMessage::new("user", text)],
         max_tokens: None,
         max_completion_tokens: Some(request.expected_output_len as i64),
         logprobs: options.logprobs.map(|_| true),
         top_logprobs: options.logprobs,
         add_generation_prompt: None,
-        chat_template_kwargs: None,
+        chat_template_kwargs: options.chat_template_kwargs.clone(),
         sampling: stream_fields(options),
     };
     let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
@@ -66,8 +64,9 @@ struct Choice<'a> {
     message: Option<Delta<'a>>,
 }
 
+/// A chat event (or a whole non-streamed response).
 #[derive(Deserialize)]
-struct Event<'a> {
+pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     choices: FirstOf<Choice<'a>>,
     #[serde(default)]
@@ -76,21 +75,14 @@ struct Event<'a> {
     error: Option<ErrorField<'a>>,
 }
 
-/// Reads one chat event.
-pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
-    let Ok(event) = serde_json::from_slice::<Event>(data) else {
-        state.malformed += 1;
-        return;
-    };
-    if let Some(e) = &event.error {
-        state.error = Some(e.message());
-        return;
+impl<'a> WireEvent<'a> for Event<'a> {
+    fn error(&self) -> Option<String> {
+        self.error.as_ref().map(ErrorField::message)
     }
-    apply_usage(state, event.usage);
-    if event.choices.len > 0 {
-        let tokens = state_tokens(state, event.usage);
-        state.token_chunk(at, tokens);
-        if let Some(choice) = event.choices.first
+
+    fn apply(self, at: Duration, state: &mut StreamState) {
+        if openai_chunk(state, self.usage, self.choices.len, at)
+            && let Some(choice) = self.choices.first
             && let Some(d) = choice.delta.or(choice.message)
         {
             for part in [d.reasoning_content, d.reasoning, d.content]
@@ -106,6 +98,10 @@ pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
+        crate::endpoint::stream::read_event::<Event>(data, at, state);
+    }
 
     #[test]
     fn role_chunk_counts_and_text_joins() {

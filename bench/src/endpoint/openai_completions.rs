@@ -14,13 +14,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::backend::PayloadOptions;
-use super::stream::{ErrorField, FirstOf, StreamState, UsageLite};
+use super::stream::{ErrorField, FirstOf, StreamState, UsageLite, WireEvent};
 use crate::dataset::{Prompt, SampleRequest};
 
-/// The completions body of `request`.
-pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Value {
+/// The completions body of `request`, sent as `model`.
+pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions, model: &str) -> Value {
     let body = CompletionRequest {
-        model: options.model.clone(),
+        model: model.to_owned(),
         prompt: match &request.prompt {
             Prompt::Text(t) => PromptInput::Text(t.clone()),
             Prompt::Tokens(ids) => PromptInput::Tokens(ids.clone()),
@@ -35,11 +35,13 @@ pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Valu
     value
 }
 
-/// The streaming fields both OpenAI bodies carry.
+/// The streaming fields both OpenAI bodies carry (`stream_options` only on a streamed request:
+/// OpenAI's API refuses it otherwise).
 pub(crate) fn stream_fields(options: &PayloadOptions) -> SamplingFields {
+    let stream = options.response.is_stream();
     SamplingFields {
-        stream: Some(true),
-        stream_options: Some(StreamOptions {
+        stream: Some(stream),
+        stream_options: stream.then_some(StreamOptions {
             include_usage: true,
             continuous_usage_stats: false,
         }),
@@ -62,8 +64,9 @@ struct Choice<'a> {
     text: Option<Cow<'a, str>>,
 }
 
+/// A completions event (or a whole non-streamed response).
 #[derive(Deserialize)]
-struct Event<'a> {
+pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     choices: FirstOf<Choice<'a>>,
     #[serde(default)]
@@ -76,32 +79,33 @@ struct Event<'a> {
     message: Option<Cow<'a, str>>,
 }
 
-/// Reads one completions event.
-pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
-    let Ok(event) = serde_json::from_slice::<Event>(data) else {
-        state.malformed += 1;
-        return;
-    };
-    if let Some(e) = &event.error {
-        state.error = Some(e.message());
-        return;
+impl<'a> WireEvent<'a> for Event<'a> {
+    fn error(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.message());
+        }
+        (self.object.as_deref() == Some("error"))
+            .then(|| self.message.as_deref().unwrap_or("error").to_owned())
     }
-    if event.object.as_deref() == Some("error") {
-        state.error = Some(event.message.as_deref().unwrap_or("error").to_owned());
-        return;
-    }
-    apply_usage(state, event.usage);
-    if event.choices.len > 0 {
-        let tokens = state_tokens(state, event.usage);
-        state.token_chunk(at, tokens);
-        if let Some(text) = event.choices.first.and_then(|c| c.text) {
+
+    fn apply(self, at: Duration, state: &mut StreamState) {
+        if openai_chunk(state, self.usage, self.choices.len, at)
+            && let Some(text) = self.choices.first.and_then(|c| c.text)
+        {
             state.text.push_str(&text);
         }
     }
 }
 
-/// Records `usage` counts.
-pub(crate) fn apply_usage(state: &mut StreamState, usage: Option<UsageLite>) {
+/// What both OpenAI shapes share: records the event's `usage` and, when its `choices` is
+/// non-empty, a token arrival at `at` (vLLM counts every such chunk, with or without text; the
+/// separate usage chunk is none). Returns whether it was one.
+pub(crate) fn openai_chunk(
+    state: &mut StreamState,
+    usage: Option<UsageLite>,
+    choices: usize,
+    at: Duration,
+) -> bool {
     if let Some(u) = usage {
         if u.completion_tokens.is_some() {
             state.completion_tokens = u.completion_tokens;
@@ -110,18 +114,19 @@ pub(crate) fn apply_usage(state: &mut StreamState, usage: Option<UsageLite>) {
             state.prompt_tokens = u.prompt_tokens;
         }
     }
-}
-
-/// Tokens a choice chunk carried, when it came with a cumulative `usage` (vLLM's
-/// `continuous_usage_stats`).
-/// Only a count that came from the first chunk on is cumulative; one that first appears on the
-/// last chunk is the total, not this chunk's share.
-pub(crate) fn state_tokens(state: &mut StreamState, usage: Option<UsageLite>) -> u32 {
-    if state.chunks.is_empty() || state.last_count > 0 {
+    if choices == 0 {
+        return false;
+    }
+    // Tokens this chunk carried, when it came with a cumulative `usage` (vLLM's
+    // `continuous_usage_stats`). Only a count that came from the first chunk on is cumulative;
+    // one that first appears on the last chunk is the total, not this chunk's share.
+    let tokens = if state.chunks.is_empty() || state.last_count > 0 {
         state.cumulative(usage.and_then(|u| u.completion_tokens))
     } else {
         0
-    }
+    };
+    state.token_chunk(at, tokens);
+    true
 }
 
 #[cfg(test)]
@@ -130,6 +135,10 @@ mod tests {
 
     fn ms(x: u64) -> Duration {
         Duration::from_millis(x)
+    }
+
+    fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
+        crate::endpoint::stream::read_event::<Event>(data, at, state);
     }
 
     #[test]

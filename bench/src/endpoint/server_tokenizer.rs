@@ -1,38 +1,34 @@
 //! [`ServerTokenizer`]: the served model's tokenizer through the server's `POST /tokenize` and
 //! `POST /detokenize` (vLLM's routes), for runs without a local `--tokenizer`.
 //!
-//! It is a [`BenchTokenizer`] (synchronous, as the dataset readers need): calls go to a
-//! thread of its own with its own connection, so it works outside and inside an async runtime.
+//! It is a [`BenchTokenizer`] (synchronous, as the dataset readers need). Each call is one
+//! exchange on a kept-alive blocking connection, made by the calling thread itself
+//! ([`BlockingClient`]): no runtime, no helper thread and no channel, so a call costs a write
+//! and a read instead of two cross-thread wake-ups on top of them. Calls from several threads
+//! take turns on the one connection. It works outside and inside an async runtime (inside, the
+//! call blocks its worker for the round trip, as any synchronous tokenizer does).
+//!
 //! The vocabulary size is found once, when first asked, by probing `/detokenize` (the largest
 //! id the server accepts, by doubling then bisection); the special ids are those `/tokenize`
 //! adds around empty text.
 
-use std::sync::OnceLock;
-use std::sync::mpsc as std_mpsc;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::client::{EndpointError, HttpEndpoint, HttpEndpointConfig};
+use super::http::BlockingClient;
 use crate::dataset::BenchTokenizer;
 
-enum Job {
-    Encode(String, bool, std_mpsc::Sender<Result<Vec<u32>, String>>),
-    Decode(Vec<u32>, std_mpsc::Sender<Result<String, String>>),
-}
-
-/// The server's tokenizer through `/tokenize` and `/detokenize`, behind a thread of its own.
+/// The server's tokenizer through `/tokenize` and `/detokenize`, one exchange per call on a
+/// kept-alive blocking connection; the vocabulary size is probed once, when first asked.
 #[derive(Debug)]
 pub struct ServerTokenizer {
-    jobs: mpsc::UnboundedSender<Job>,
+    endpoint: HttpEndpoint,
+    conn: Mutex<BlockingClient>,
+    model: String,
     vocab: OnceLock<usize>,
     specials: OnceLock<Vec<u32>>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
 }
 
 fn tokens_of(v: &Value) -> Result<Vec<u32>, String> {
@@ -52,109 +48,48 @@ impl ServerTokenizer {
     /// # Errors
     /// [`EndpointError`] when the server cannot be reached or has no `/tokenize`.
     pub fn start(config: HttpEndpointConfig, model: String) -> Result<Self, EndpointError> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), EndpointError>>();
-        std::thread::Builder::new()
-            .name("server-tokenizer".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(EndpointError::Body {
-                            path: "/tokenize".into(),
-                            why: format!("cannot start a runtime: {e}"),
-                        }));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let endpoint = match HttpEndpoint::new(config).await {
-                        Ok(e) => e,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let probe = endpoint
-                        .post_json("/tokenize", &json!({"model": model, "prompt": "hi"}))
-                        .await
-                        .and_then(|v| {
-                            tokens_of(&v)
-                                .map(|_| ())
-                                .map_err(|why| EndpointError::Body {
-                                    path: "/tokenize".into(),
-                                    why,
-                                })
-                        });
-                    let failed = probe.is_err();
-                    let _ = ready_tx.send(probe);
-                    if failed {
-                        return;
-                    }
-                    while let Some(job) = rx.recv().await {
-                        match job {
-                            Job::Encode(text, special, reply) => {
-                                let body = json!({"model": model, "prompt": text,
-                                                  "add_special_tokens": special});
-                                let r = endpoint
-                                    .post_json("/tokenize", &body)
-                                    .await
-                                    .map_err(|e| e.to_string())
-                                    .and_then(|v| tokens_of(&v));
-                                let _ = reply.send(r);
-                            }
-                            Job::Decode(ids, reply) => {
-                                let body = json!({"model": model, "tokens": ids});
-                                let r = endpoint
-                                    .post_json("/detokenize", &body)
-                                    .await
-                                    .map_err(|e| e.to_string())
-                                    .map(|v| {
-                                        v.get("prompt")
-                                            .and_then(Value::as_str)
-                                            .unwrap_or("")
-                                            .to_owned()
-                                    });
-                                let _ = reply.send(r);
-                            }
-                        }
-                    }
-                });
-            })
-            .map_err(|e| EndpointError::Body {
-                path: "/tokenize".into(),
-                why: format!("cannot start the tokenizer thread: {e}"),
-            })?;
-        ready_rx.recv().map_err(|_| EndpointError::Body {
+        let endpoint = HttpEndpoint::new_blocking(config)?;
+        let mut conn = endpoint.blocking_client();
+        let probe = endpoint.post_json_blocking(
+            &mut conn,
+            "/tokenize",
+            &json!({"model": model, "prompt": "hi"}),
+        )?;
+        tokens_of(&probe).map_err(|why| EndpointError::Body {
             path: "/tokenize".into(),
-            why: "the tokenizer thread stopped".into(),
-        })??;
+            why,
+        })?;
         Ok(Self {
-            jobs: tx,
+            endpoint,
+            conn: Mutex::new(conn),
+            model,
             vocab: OnceLock::new(),
             specials: OnceLock::new(),
         })
     }
 
+    fn call(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| "the tokenizer connection is poisoned (a call panicked)".to_owned())?;
+        self.endpoint
+            .post_json_blocking(&mut conn, path, body)
+            .map_err(|e| e.to_string())
+    }
+
     fn try_encode(&self, text: &str, special: bool) -> Result<Vec<u32>, String> {
-        let (tx, rx) = std_mpsc::channel();
-        self.jobs
-            .send(Job::Encode(text.to_owned(), special, tx))
-            .map_err(|_| "the tokenizer thread stopped".to_owned())?;
-        rx.recv()
-            .map_err(|_| "the tokenizer thread stopped".to_owned())?
+        let body = json!({"model": self.model, "prompt": text, "add_special_tokens": special});
+        tokens_of(&self.call("/tokenize", &body)?)
     }
 
     fn try_decode(&self, ids: &[u32]) -> Result<String, String> {
-        let (tx, rx) = std_mpsc::channel();
-        self.jobs
-            .send(Job::Decode(ids.to_vec(), tx))
-            .map_err(|_| "the tokenizer thread stopped".to_owned())?;
-        rx.recv()
-            .map_err(|_| "the tokenizer thread stopped".to_owned())?
+        let body = json!({"model": self.model, "tokens": ids});
+        let v = self.call("/detokenize", &body)?;
+        Ok(v.get("prompt")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned())
     }
 
     fn probe_vocab(&self) -> usize {
@@ -197,5 +132,122 @@ impl BenchTokenizer for ServerTokenizer {
 
     fn num_special_tokens_to_add(&self) -> usize {
         self.special_token_ids().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::super::http::test_server::{Request, Then, json, serve};
+    use super::*;
+    use crate::endpoint::Backend;
+
+    /// A byte tokenizer behind vLLM's routes: ids 0–299 exist, `add_special_tokens` puts BOS
+    /// (id 1) in front, `/detokenize` answers 400 for an id out of range.
+    fn byte_server(r: &Request, s: &mut std::net::TcpStream) -> Then {
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        match r.path.as_str() {
+            "/tokenize" => {
+                let text = v["prompt"].as_str().unwrap_or("");
+                let mut ids: Vec<u32> = Vec::new();
+                if v["add_special_tokens"].as_bool().unwrap_or(true) {
+                    ids.push(1);
+                }
+                ids.extend(text.bytes().map(u32::from));
+                json(s, 200, &json!({ "tokens": ids, "count": ids.len() }).to_string());
+            }
+            "/detokenize" => {
+                let ids: Vec<u64> = v["tokens"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
+                if ids.iter().any(|&id| id >= 300) {
+                    json(s, 400, r#"{"error":{"message":"token id out of range"}}"#);
+                } else {
+                    let text: String = ids
+                        .iter()
+                        .filter(|&&id| id != 1)
+                        .map(|&id| char::from(id.min(255) as u8))
+                        .collect();
+                    json(s, 200, &json!({ "prompt": text }).to_string());
+                }
+            }
+            _ => json(s, 404, r#"{"error":"no such route"}"#),
+        }
+        Then::KeepAlive
+    }
+
+    fn config(addr: std::net::SocketAddr) -> HttpEndpointConfig {
+        HttpEndpointConfig {
+            backend: Backend::OpenAi,
+            base_url: format!("http://{addr}"),
+            route: "/v1/completions".into(),
+            headers: Vec::new(),
+            api_key: None,
+            read_timeout: Some(std::time::Duration::from_secs(5)),
+            payload: Default::default(),
+        }
+    }
+
+    #[test]
+    fn encodes_decodes_and_probes_over_one_kept_alive_connection() {
+        let (addr, accepted) = serve(byte_server);
+        let tok = ServerTokenizer::start(config(addr), "m".into()).unwrap();
+        assert_eq!(tok.encode("hi", false), vec![104, 105]);
+        assert_eq!(tok.encode("hi", true), vec![1, 104, 105]);
+        assert_eq!(tok.decode(&[104, 105]), "hi");
+        assert_eq!(tok.special_token_ids(), vec![1]);
+        assert_eq!(tok.num_special_tokens_to_add(), 1);
+        // The largest id /detokenize accepts is 299.
+        assert_eq!(tok.vocab_size(), 300);
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "every call (the probe, dozens of /detokenize) went over one connection"
+        );
+    }
+
+    #[test]
+    fn calls_from_several_threads_and_from_inside_a_runtime_take_turns() {
+        let (addr, _) = serve(byte_server);
+        let tok = Arc::new(ServerTokenizer::start(config(addr), "m".into()).unwrap());
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let tok = tok.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20u8 {
+                        let text = format!("{}{}", char::from(b'a' + t), char::from(b'a' + i));
+                        let ids = tok.encode(&text, false);
+                        assert_eq!(tok.decode(&ids), text);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let inside = rt.block_on(async move {
+            tokio::spawn(async move { tok.encode("ok", false) })
+                .await
+                .unwrap()
+        });
+        assert_eq!(inside, vec![111, 107]);
+    }
+
+    #[test]
+    fn a_server_without_tokenize_is_an_error_naming_the_route() {
+        let (addr, _) = serve(|_, s| {
+            json(s, 404, r#"{"detail":"Not Found"}"#);
+            Then::KeepAlive
+        });
+        let err = ServerTokenizer::start(config(addr), "m".into()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/tokenize") && text.contains("404"), "{text}");
     }
 }

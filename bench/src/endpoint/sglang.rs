@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::backend::PayloadOptions;
-use super::stream::{ErrorField, StreamState};
+use super::stream::{ErrorField, StreamState, WireEvent};
 use crate::dataset::{Prompt, SampleRequest};
 
 /// The `/generate` body of `request`.
@@ -26,7 +26,7 @@ pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Valu
         Prompt::Tokens(ids) => body.insert("input_ids".into(), json!(ids)),
     };
     body.insert("sampling_params".into(), Value::Object(params));
-    body.insert("stream".into(), json!(true));
+    body.insert("stream".into(), json!(options.response.is_stream()));
     if options.logprobs.is_some() {
         body.insert("return_logprob".into(), json!(true));
     }
@@ -41,8 +41,9 @@ struct MetaInfo {
     completion_tokens: Option<u64>,
 }
 
+/// An sglang event (or its whole non-streamed response).
 #[derive(Deserialize)]
-struct Event<'a> {
+pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -51,34 +52,35 @@ struct Event<'a> {
     error: Option<ErrorField<'a>>,
 }
 
-/// Reads one sglang event.
-pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
-    let Ok(event) = serde_json::from_slice::<Event>(data) else {
-        state.malformed += 1;
-        return;
-    };
-    if let Some(e) = &event.error {
-        state.error = Some(e.message());
-        return;
+impl<'a> WireEvent<'a> for Event<'a> {
+    fn error(&self) -> Option<String> {
+        self.error.as_ref().map(ErrorField::message)
     }
-    let count = event.meta_info.as_ref().and_then(|m| m.completion_tokens);
-    if let Some(m) = &event.meta_info {
-        state.prompt_tokens = m.prompt_tokens.or(state.prompt_tokens);
-        state.completion_tokens = count.or(state.completion_tokens);
-    }
-    let text = event.text.unwrap_or_default();
-    let new_text = text.get(state.last_text_len..).unwrap_or("");
-    let tokens = state.cumulative(count);
-    if tokens > 0 || !new_text.is_empty() || count.is_none() {
-        state.token_chunk(at, tokens);
-        state.text.push_str(new_text);
-        state.last_text_len = text.len();
+
+    fn apply(self, at: Duration, state: &mut StreamState) {
+        let count = self.meta_info.as_ref().and_then(|m| m.completion_tokens);
+        if let Some(m) = &self.meta_info {
+            state.prompt_tokens = m.prompt_tokens.or(state.prompt_tokens);
+            state.completion_tokens = count.or(state.completion_tokens);
+        }
+        let text = self.text.unwrap_or_default();
+        let new_text = text.get(state.last_text_len..).unwrap_or("");
+        let tokens = state.cumulative(count);
+        if tokens > 0 || !new_text.is_empty() || count.is_none() {
+            state.token_chunk(at, tokens);
+            state.text.push_str(new_text);
+            state.last_text_len = text.len();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
+        crate::endpoint::stream::read_event::<Event>(data, at, state);
+    }
 
     #[test]
     fn cumulative_text_and_counts() {

@@ -1,6 +1,7 @@
 //! [`StreamState`]: what one streamed response has told so far, updated event by event by the
-//! backend modules, plus the small borrowed JSON shapes they share (`usage`, `error`, the
-//! first element of `choices`).
+//! backend modules, plus what they share: the [`WireEvent`] trait with its one reading path
+//! ([`read_event`]: parse, count a malformed event, stop at an in-band error, else apply) and
+//! the small borrowed JSON shapes (`usage`, `error`, the first element of `choices`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,6 +47,33 @@ impl StreamState {
         let added = count.saturating_sub(self.last_count);
         self.last_count = count.max(self.last_count);
         u32::try_from(added).unwrap_or(u32::MAX)
+    }
+}
+
+/// One backend's event, borrowed from the bytes it was parsed from. A backend only says where
+/// its in-band error is and what a normal event means; [`read_event`] does the rest, the same for
+/// every backend.
+pub(crate) trait WireEvent<'de>: Deserialize<'de> {
+    /// The message when this event is an in-band error (`{"error": …}` and the like).
+    fn error(&self) -> Option<String>;
+
+    /// Records a normal (non-error) event that arrived `at` after the send.
+    fn apply(self, at: Duration, state: &mut StreamState);
+}
+
+/// Reads one event's payload as `E`: an event that is not `E`'s JSON counts as malformed, an
+/// error event ends the stream's success, any other is applied.
+pub(crate) fn read_event<'de, E: WireEvent<'de>>(
+    data: &'de [u8],
+    at: Duration,
+    state: &mut StreamState,
+) {
+    match serde_json::from_slice::<E>(data) {
+        Err(_) => state.malformed += 1,
+        Ok(event) => match event.error() {
+            Some(message) => state.error = Some(message),
+            None => event.apply(at, state),
+        },
     }
 }
 

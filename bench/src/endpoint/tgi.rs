@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::backend::{Backend, PayloadOptions, PrepareError};
-use super::stream::{ErrorField, StreamState};
-use crate::dataset::{Prompt, SampleRequest};
+use super::backend::{Backend, PayloadOptions, PrepareError, text_prompt};
+use super::stream::{ErrorField, StreamState, WireEvent};
+use crate::dataset::SampleRequest;
 
 /// The `/generate_stream` body of `request`.
 pub(crate) fn payload(
@@ -19,14 +19,7 @@ pub(crate) fn payload(
     options: &PayloadOptions,
     backend: Backend,
 ) -> Result<Value, PrepareError> {
-    let Prompt::Text(text) = &request.prompt else {
-        return Err(PrepareError::UnsupportedPrompt {
-            backend: backend.as_str(),
-            what: "token-id prompts",
-            request_id: request.request_id.clone(),
-            hint: "TGI takes text only; pick a text dataset",
-        });
-    };
+    let text = text_prompt(request, backend, "TGI takes text only; pick a text dataset")?;
     let mut parameters = Map::new();
     parameters.insert("max_new_tokens".into(), json!(request.expected_output_len));
     parameters.insert("details".into(), json!(true));
@@ -47,7 +40,8 @@ pub(crate) fn payload(
             parameters.insert(k.into(), v);
         }
     }
-    Ok(json!({ "inputs": text, "parameters": parameters, "stream": true }))
+    let stream = options.response.is_stream();
+    Ok(json!({ "inputs": text, "parameters": parameters, "stream": stream }))
 }
 
 #[derive(Deserialize)]
@@ -64,43 +58,71 @@ struct Details {
     generated_tokens: Option<u64>,
 }
 
+/// A `/generate_stream` event, or a whole `/generate` response (`generated_text` and
+/// `details`, no `token`).
 #[derive(Deserialize)]
-struct Event<'a> {
+pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     token: Option<Token<'a>>,
+    #[serde(borrow, default)]
+    generated_text: Option<Cow<'a, str>>,
     #[serde(default)]
     details: Option<Details>,
     #[serde(borrow, default)]
     error: Option<ErrorField<'a>>,
 }
 
-/// Reads one TGI event.
-pub(crate) fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
-    let Ok(event) = serde_json::from_slice::<Event>(data) else {
-        state.malformed += 1;
-        return;
-    };
-    if let Some(e) = &event.error {
-        state.error = Some(e.message());
-        return;
+impl<'a> WireEvent<'a> for Event<'a> {
+    fn error(&self) -> Option<String> {
+        self.error.as_ref().map(ErrorField::message)
     }
-    if let Some(token) = event.token {
-        state.token_chunk(at, 1);
-        if !token.special
-            && let Some(t) = token.text
-        {
-            state.text.push_str(&t);
+
+    fn apply(self, at: Duration, state: &mut StreamState) {
+        match (self.token, self.generated_text) {
+            (Some(token), _) => {
+                state.token_chunk(at, 1);
+                if !token.special
+                    && let Some(t) = token.text
+                {
+                    state.text.push_str(&t);
+                }
+            }
+            // A whole response: one arrival with all the text.
+            (None, Some(text)) => {
+                state.token_chunk(at, 0);
+                state.text.push_str(&text);
+            }
+            (None, None) => {}
         }
-    }
-    if let Some(n) = event.details.and_then(|d| d.generated_tokens) {
-        state.completion_tokens = Some(n);
-        state.done = true;
+        if let Some(n) = self.details.and_then(|d| d.generated_tokens) {
+            state.completion_tokens = Some(n);
+            state.done = true;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn on_event(data: &[u8], at: Duration, state: &mut StreamState) {
+        crate::endpoint::stream::read_event::<Event>(data, at, state);
+    }
+
+    #[test]
+    fn a_whole_generate_response_is_one_arrival() {
+        let mut s = StreamState::default();
+        on_event(
+            br#"{"generated_text":"Hi there","details":{"finish_reason":"length","generated_tokens":3}}"#,
+            Duration::from_millis(9),
+            &mut s,
+        );
+        assert_eq!(s.chunks, vec![(Duration::from_millis(9), 0)]);
+        assert_eq!(
+            (s.text.as_str(), s.completion_tokens),
+            ("Hi there", Some(3))
+        );
+    }
 
     #[test]
     fn tokens_details_and_errors() {

@@ -13,8 +13,13 @@
 //!
 //! Percentiles use linear interpolation between closest ranks (numpy's default, type 7).
 //! [`serve`] holds the rest of `bench serve`'s metrics (throughputs, goodput, peaks, queue
-//! times, steady state).
+//! times), [`steady`] the steady state and [`probe`] the `--probe-request-rate` summary.
+//!
+//! `docs/metrics.md` (in the repository) is the reference for users: every metric `bench serve`
+//! reports, vLLM's and dyno's, with its definition, unit and source, the printed layout, and
+//! where dyno deliberately differs from vLLM.
 
+pub mod probe;
 pub mod serve;
 pub mod steady;
 
@@ -130,13 +135,7 @@ pub fn percentile_word(p: f64) -> String {
 pub fn latency_metrics(outcomes: &[RequestOutcome], percentiles: &[f64]) -> LatencyMetrics {
     let ok = || outcomes.iter().filter(|o| o.success);
     let ttft: Vec<f64> = ok().filter_map(|o| o.ttft().map(ms)).collect();
-    let tpot: Vec<f64> = ok()
-        .filter(|o| o.output_tokens > 1)
-        .filter_map(|o| {
-            let ttft = o.ttft()?;
-            Some(ms(o.latency.saturating_sub(ttft)) / (o.output_tokens - 1) as f64)
-        })
-        .collect();
+    let tpot: Vec<f64> = ok().filter_map(tpot_ms).collect();
     let itl: Vec<f64> = ok().flat_map(|o| itl_of(o).map(ms)).collect();
     let mut itl_per_token = Vec::new();
     for o in ok() {
@@ -150,6 +149,13 @@ pub fn latency_metrics(outcomes: &[RequestOutcome], percentiles: &[f64]) -> Late
         e2el_ms: MetricSummary::of(&e2el, percentiles),
         itl_per_token_ms: MetricSummary::of(&itl_per_token, percentiles),
     }
+}
+
+/// TPOT of one request in ms: `(E2EL − TTFT) / (output_tokens − 1)`; `None` for one output
+/// token or none (vLLM leaves those requests out of TPOT).
+pub fn tpot_ms(o: &RequestOutcome) -> Option<f64> {
+    let ttft = o.ttft()?;
+    (o.output_tokens > 1).then(|| ms(o.latency.saturating_sub(ttft)) / (o.output_tokens - 1) as f64)
 }
 
 /// vLLM's ITL of one request: the gaps between its successive chunks.

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::probe::ProbeStats;
+pub use super::tpot_ms;
 use super::{MetricSummary, chunk_tokens, itl_of, itl_per_token_of, ms};
 use crate::endpoint::RequestOutcome;
 
@@ -250,6 +252,9 @@ pub struct ServeMetrics {
     pub http: HttpPhases,
     /// Output-token count sources of successful requests.
     pub token_sources: BTreeMap<&'static str, usize>,
+    /// `--probe-request-rate` probes (`None`: none sent; filled in by the serve mode, which
+    /// holds the probes' outcomes).
+    pub probe: Option<ProbeStats>,
 }
 
 fn summary_or_zero(values: &[f64], percentiles: &[f64]) -> MetricSummary {
@@ -260,12 +265,6 @@ fn summary_or_zero(values: &[f64], percentiles: &[f64]) -> MetricSummary {
         std: 0.0,
         percentiles: percentiles.iter().map(|&p| (p, 0.0)).collect(),
     })
-}
-
-/// TPOT of one request in ms (`None` for one output token or none).
-pub fn tpot_ms(o: &RequestOutcome) -> Option<f64> {
-    let ttft = o.ttft()?;
-    (o.output_tokens > 1).then(|| ms(o.latency.saturating_sub(ttft)) / (o.output_tokens - 1) as f64)
 }
 
 /// The metrics of `outcomes` over a run of `duration`.
@@ -353,6 +352,7 @@ pub fn serve_metrics(
         achieved_request_rate,
         http: http_phases(outcomes, ps),
         token_sources,
+        probe: None,
     }
 }
 

@@ -3,25 +3,32 @@
 //! async runtime):
 //!
 //! 1. [`prepare`]: validate the traffic settings, compute the [`Schedule`] and build every
-//!    request body ahead of the run.
+//!    request body ahead of the run (each naming its LoRA adapter under `--lora-modules`).
 //! 2. [`run`]: the optional ready check, the warm-ups (max(`--num-warmups`,
 //!    `--max-concurrency`) copies of the first request at once, so every connection and batch
-//!    slot is warm; unmeasured), then the measured run ([`crate::runner`]).
+//!    slot is warm; unmeasured), then the measured run ([`crate::runner`]) with its
+//!    `--probe-request-rate` probes beside it ([`crate::runner::probe`]).
 //! 3. [`finish`]: count output tokens with the tokenizer where the server sent no count, then
-//!    compute the metrics and the steady state.
+//!    compute the metrics, the probes' summary and the steady state.
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use thiserror::Error;
+use tokio::sync::watch;
 
 use crate::arrival::{ArrivalError, Schedule, Traffic, schedule};
 use crate::dataset::{BenchTokenizer, SampleRequest};
 use crate::endpoint::{HttpEndpoint, PrepareError, PreparedRequest, RequestOutcome, TokenSource};
+use crate::metrics::probe::probe_stats;
 use crate::metrics::serve::{PercentileMetric, ServeMetricsConfig, serve_metrics};
 use crate::metrics::steady::steady_state;
 use crate::report::ServeRun;
+use crate::runner::probe::{self, ProbeStop};
 use crate::runner::{self, RunConfig, RunOutput};
 
 /// Why a serve benchmark could not run.
@@ -41,6 +48,12 @@ pub enum ServeError {
         "--duration with an infinite --request-rate needs --max-concurrency (otherwise requests would be sent without bound)"
     )]
     UnboundedDuration,
+    /// A bad `--probe-request-rate`.
+    #[error("--probe-request-rate {0}: expected a positive, finite number of probes per second")]
+    BadProbeRate(f64),
+    /// `--lora-modules` without a name.
+    #[error("--lora-modules was given no adapter name; name at least one (--lora-modules NAME …)")]
+    NoLoraModules,
     /// The server never answered the ready check.
     #[error("the server was not ready within --ready-check-timeout-sec {secs} s: {last_error}")]
     NotReady {
@@ -68,6 +81,64 @@ pub struct ServeOptions {
     pub metrics: ServeMetricsConfig,
     /// The steady-state level as a fraction of the concurrency.
     pub steady_threshold: f64,
+    /// `--probe-request-rate` (`None`: no probes).
+    pub probe_rate: Option<f64>,
+    /// `--lora-modules` with `--lora-assignment` (`None`: every request names the run's model).
+    pub lora: Option<LoraModules>,
+}
+
+/// How `--lora-modules` are handed to requests (`--lora-assignment`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoraAssignment {
+    /// Each request draws an adapter uniformly (seeded by `--seed`; vLLM's default).
+    #[default]
+    Random,
+    /// Request i gets adapter i mod the number of adapters.
+    RoundRobin,
+}
+
+impl FromStr for LoraAssignment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "random" => Ok(Self::Random),
+            "round-robin" => Ok(Self::RoundRobin),
+            other => Err(format!(
+                "--lora-assignment `{other}`: expected random or round-robin"
+            )),
+        }
+    }
+}
+
+/// LoRA adapters served beside the base model: each request's `model` field names one of them
+/// (vLLM's `--lora-modules`; the body is otherwise the same).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoraModules {
+    /// The adapter names, as the server knows them.
+    pub names: Vec<String>,
+    /// How they are assigned.
+    pub assignment: LoraAssignment,
+}
+
+impl LoraModules {
+    /// The adapter of each of `n` requests; random assignment is drawn from `seed`.
+    pub fn assign(&self, n: usize, seed: u64) -> Vec<&str> {
+        let names = &self.names;
+        if names.is_empty() {
+            return Vec::new();
+        }
+        match self.assignment {
+            LoraAssignment::RoundRobin => (0..n).map(|i| names[i % names.len()].as_str()).collect(),
+            LoraAssignment::Random => {
+                // Its own stream of `--seed`, apart from the dataset's and the arrivals'.
+                let mut rng = StdRng::seed_from_u64(seed ^ 0x4c6f_5241);
+                (0..n)
+                    .map(|_| names[rng.random_range(0..names.len())].as_str())
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Step 1: the schedule and the prebuilt bodies of `requests`.
@@ -89,12 +160,25 @@ pub fn prepare(
     if options.run.duration.is_some() && endless && options.run.max_concurrency.is_none() {
         return Err(ServeError::UnboundedDuration);
     }
+    if let Some(rate) = options.probe_rate
+        && !(rate > 0.0 && rate.is_finite())
+    {
+        return Err(ServeError::BadProbeRate(rate));
+    }
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
     let schedule = schedule(&options.traffic, requests.len(), options.seed, &timestamps)?;
-    let prepared = requests
-        .iter()
-        .map(|r| endpoint.prepare(r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = match &options.lora {
+        None => requests
+            .iter()
+            .map(|r| endpoint.prepare(r))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(lora) if lora.names.is_empty() => return Err(ServeError::NoLoraModules),
+        Some(lora) => requests
+            .iter()
+            .zip(lora.assign(requests.len(), options.seed))
+            .map(|(r, model)| endpoint.prepare_as(r, model))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     Ok((schedule, prepared.into()))
 }
 
@@ -110,11 +194,13 @@ pub fn warmup_count(options: &ServeOptions) -> usize {
     }
 }
 
-/// Step 2: ready check and warm-ups (when `warm`), then the measured run; `cancel` ends it
-/// early with what was gathered. Returns the run and the warm-up outcomes.
+/// Step 2: ready check and warm-ups (when `warm`), then the measured run with its probes;
+/// `cancel` ends it early with what was gathered. Returns the run (probes in
+/// [`RunOutput::probes`]) and the warm-up outcomes.
 ///
 /// # Errors
-/// [`ServeError::NotReady`] when the ready check never succeeded.
+/// [`ServeError::NotReady`] when the ready check never succeeded; [`ServeError::Prepare`] when
+/// the backend cannot carry the probe.
 pub async fn run(
     endpoint: &Arc<HttpEndpoint>,
     prepared: &Arc<[PreparedRequest]>,
@@ -140,15 +226,43 @@ pub async fn run(
             warmups = runner::warm_up(endpoint, first, count, &options.run.request_id_prefix).await;
         }
     }
-    let output = runner::run(
+    let measured = runner::run(
         endpoint.clone(),
         prepared.clone(),
         schedule,
         &options.run,
         cancel,
         on_done,
-    )
-    .await;
+    );
+    let Some(rate) = options.probe_rate else {
+        return Ok((measured.await, warmups));
+    };
+    let probe_request = probe::probe_request(endpoint)?;
+    let (stop_tx, mut stop_rx) = watch::channel(None);
+    let probes = probe::run(
+        endpoint.clone(),
+        probe_request,
+        rate,
+        &options.run.request_id_prefix,
+        async move {
+            match stop_rx.wait_for(Option::is_some).await {
+                Ok(how) => how.unwrap_or(ProbeStop::Abandon),
+                Err(_) => ProbeStop::Abandon,
+            }
+        },
+    );
+    let measured = async move {
+        let output = measured.await;
+        let how = if output.interrupted {
+            ProbeStop::Abandon
+        } else {
+            ProbeStop::Finish
+        };
+        let _ = stop_tx.send(Some(how));
+        output
+    };
+    let (mut output, probes) = tokio::join!(measured, probes);
+    output.probes = probes;
     Ok((output, warmups))
 }
 
@@ -189,7 +303,8 @@ pub fn finish(
         config.percentile_metrics.sort();
         config.percentile_metrics.dedup();
     }
-    let metrics = serve_metrics(&output.outcomes, output.duration, &config);
+    let mut metrics = serve_metrics(&output.outcomes, output.duration, &config);
+    metrics.probe = probe_stats(&output.probes);
     let steady = match (options.run.max_concurrency, options.traffic) {
         (Some(c), Traffic::Rate { rate, .. }) if rate.is_infinite() => steady_state(
             &output.outcomes,
@@ -260,6 +375,28 @@ mod tests {
     }
 
     #[test]
+    fn lora_assignment_round_robin_and_seeded_random() {
+        let mut lora = LoraModules {
+            names: vec!["a".into(), "b".into(), "c".into()],
+            assignment: "round-robin".parse().unwrap(),
+        };
+        assert_eq!(lora.assign(5, 0), ["a", "b", "c", "a", "b"]);
+        lora.assignment = LoraAssignment::Random;
+        let drawn = lora.assign(300, 7);
+        assert_eq!(
+            drawn,
+            lora.assign(300, 7),
+            "the same seed draws the same adapters"
+        );
+        assert_ne!(drawn, lora.assign(300, 8));
+        for name in ["a", "b", "c"] {
+            let k = drawn.iter().filter(|d| **d == name).count();
+            assert!((60..140).contains(&k), "{name} drawn {k} of 300 times");
+        }
+        assert!("sticky".parse::<LoraAssignment>().is_err());
+    }
+
+    #[test]
     fn warmups_fill_the_concurrency() {
         let mut o = ServeOptions {
             traffic: Traffic::Rate {
@@ -275,6 +412,8 @@ mod tests {
             ready_check: None,
             metrics: ServeMetricsConfig::default(),
             steady_threshold: 0.95,
+            probe_rate: None,
+            lora: None,
         };
         assert_eq!(warmup_count(&o), 8);
         o.num_warmups = 0;

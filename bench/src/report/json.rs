@@ -1,7 +1,8 @@
 //! The result file: vLLM's top-level keys in vLLM's order (`date`, `endpoint_type`, `backend`,
 //! `label`, `model_id`, `tokenizer_id`, `num_prompts`, the `--metadata` keys, `request_rate` —
 //! a number or the string `"inf"` —, `burstiness`, `max_concurrency`, the ramp-up keys), then
-//! the benchmark result in vLLM's order, then dyno's additions under their own names.
+//! the benchmark result in vLLM's order (the `probe_*` keys after `rtfx`, when probes were
+//! sent), then dyno's additions under their own names.
 //!
 //! Without `--save-detailed` the per-request arrays vLLM deletes are left out (`input_lens`,
 //! `output_lens`, `start_times`, `ttfts`, `itls`, `generated_texts`, `errors`); `latencies` and
@@ -196,6 +197,13 @@ pub fn result_json(header: &RunHeader, run: &ServeRun, detailed: bool) -> Ordere
     j.put("max_output_tokens_per_s", m.max_output_tokens_per_s);
     j.put("max_concurrent_requests", m.max_concurrent_requests);
     j.put("rtfx", 0.0);
+    if let Some(p) = &m.probe {
+        j.put("probe_completed", p.completed);
+        j.put("probe_failed", p.failed);
+        j.put("probe_median_e2el_ms", p.median_e2el_ms);
+        j.put("probe_p99_e2el_ms", p.p99_e2el_ms);
+        j.put("probe_max_e2el_ms", p.max_e2el_ms);
+    }
     if !run.schedule.rps_change_events.is_empty() {
         let events: Vec<Value> = run
             .schedule

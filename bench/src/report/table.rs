@@ -105,6 +105,20 @@ pub fn render(h: &RunHeader, run: &ServeRun) -> String {
         "Total token throughput (tok/s):",
         m.total_token_throughput,
     );
+    if let Some(p) = &m.probe {
+        header(&mut out, "Probe Requests", '-');
+        line_i(&mut out, "Probe requests completed:", p.completed);
+        line_i(&mut out, "Probe requests failed:", p.failed);
+        for (label, v) in [
+            ("Median probe E2EL (ms):", p.median_e2el_ms),
+            ("P99 probe E2EL (ms):", p.p99_e2el_ms),
+            ("Max probe E2EL (ms):", p.max_e2el_ms),
+        ] {
+            if let Some(v) = v {
+                line_f(&mut out, label, v);
+            }
+        }
+    }
     for (metric, s) in &m.selected {
         header(&mut out, metric.header(), '-');
         let label = metric.label();
@@ -209,6 +223,14 @@ fn extras(out: &mut String, h: &RunHeader, run: &ServeRun) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_header_is_vllms() {
+        let mut s = String::new();
+        header(&mut s, "Probe Requests", '-');
+        // Python: "{s:{c}^{n}}".format(s="Probe Requests", n=50, c="-").
+        assert_eq!(s, "------------------Probe Requests------------------\n");
+    }
 
     #[test]
     fn headers_centre_like_python() {

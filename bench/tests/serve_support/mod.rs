@@ -1,17 +1,26 @@
 //! A scripted HTTP/1.1 server for the `bench serve` tests: a raw `TcpListener` on 127.0.0.1:0
 //! that answers each request with a script of writes, sleeps and closes, so that every quirk
 //! (comments, missing `[DONE]`, usage placement, in-band errors, resets, stalls) and every
-//! timing is exactly what the test says.
+//! timing is exactly what the test says; plus the fixtures the tests share (an endpoint to it,
+//! requests, schedules, a run with no cancellation, serve options).
 
 #![allow(dead_code)] // each test file uses a different part
+
+pub mod vllm_keys;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dyno_bench::arrival::{Schedule, Traffic, schedule};
 use dyno_bench::dataset::{Prompt, SampleRequest};
-use dyno_bench::endpoint::{Backend, HttpEndpoint, HttpEndpointConfig, PayloadOptions};
+use dyno_bench::endpoint::{
+    Backend, HttpEndpoint, HttpEndpointConfig, PayloadOptions, PreparedRequest,
+};
+use dyno_bench::metrics::serve::ServeMetricsConfig;
+use dyno_bench::modes::serve::{self, ServeOptions};
+use dyno_bench::runner::{self, RunConfig, RunOutput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -198,6 +207,15 @@ pub fn usage_chunk(prompt: u64, completion: u64) -> Vec<u8> {
     ))
 }
 
+/// A `200 text/event-stream` reply of `steps`.
+pub fn sse(steps: Vec<Step>) -> Reply {
+    Reply {
+        status: 200,
+        content_type: "text/event-stream",
+        steps,
+    }
+}
+
 /// A completions stream: first chunk after `ttft`, then `n - 1` chunks `itl` apart, the usage
 /// chunk and `[DONE]`.
 pub fn completion_stream(ttft: Duration, itl: Duration, n: usize, prompt_tokens: u64) -> Reply {
@@ -221,19 +239,115 @@ pub async fn endpoint(
     backend: Backend,
     read_timeout: Option<Duration>,
 ) -> Arc<HttpEndpoint> {
+    let payload = PayloadOptions {
+        model: "m".into(),
+        ..PayloadOptions::default()
+    };
+    endpoint_with(server, backend, read_timeout, payload).await
+}
+
+/// An endpoint to `server` for `backend` whose bodies share `payload`.
+pub async fn endpoint_with(
+    server: &ScriptServer,
+    backend: Backend,
+    read_timeout: Option<Duration>,
+    payload: PayloadOptions,
+) -> Arc<HttpEndpoint> {
     let config = HttpEndpointConfig {
         backend,
         base_url: server.url(),
-        route: backend.default_route().to_owned(),
+        route: backend.route_for(payload.response).to_owned(),
         headers: vec![("X-Test".into(), "1".into())],
         api_key: Some("sk-test".into()),
         read_timeout,
-        payload: PayloadOptions {
-            model: "m".into(),
-            ..PayloadOptions::default()
-        },
+        payload,
     };
     Arc::new(HttpEndpoint::new(config).await.unwrap())
+}
+
+/// The bodies of [`requests`]`(n)` for `ep`.
+pub fn prepare(ep: &HttpEndpoint, n: usize) -> Arc<[PreparedRequest]> {
+    requests(n)
+        .iter()
+        .map(|r| ep.prepare(r).unwrap())
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// `n` requests all due at once (`--request-rate inf`).
+pub fn at_once(n: usize) -> Schedule {
+    paced(f64::INFINITY, n)
+}
+
+/// `n` requests `1/per_second` apart (`--request-rate R --burstiness inf`).
+pub fn paced(per_second: f64, n: usize) -> Schedule {
+    let traffic = Traffic::Rate {
+        rate: per_second,
+        burstiness: f64::INFINITY,
+    };
+    schedule(&traffic, n, 0, &[]).unwrap()
+}
+
+/// Runs [`requests`]`(config.num_requests)` against `ep` on `sched`, never cancelled.
+pub async fn run_requests(
+    ep: &Arc<HttpEndpoint>,
+    sched: &Schedule,
+    config: &RunConfig,
+) -> RunOutput {
+    let prepared = prepare(ep, config.num_requests);
+    runner::run(
+        ep.clone(),
+        prepared,
+        sched,
+        config,
+        std::future::pending(),
+        &|_| {},
+    )
+    .await
+}
+
+/// Serve options: `n` requests all at once, `max_concurrency` slots, default metrics, no
+/// warm-ups, probes or LoRA.
+pub fn serve_options(n: usize, max_concurrency: Option<usize>) -> ServeOptions {
+    ServeOptions {
+        traffic: Traffic::Rate {
+            rate: f64::INFINITY,
+            burstiness: 1.0,
+        },
+        seed: 0,
+        run: RunConfig {
+            max_concurrency,
+            num_requests: n,
+            ..RunConfig::default()
+        },
+        num_warmups: 0,
+        ready_check: None,
+        metrics: ServeMetricsConfig::default(),
+        steady_threshold: 0.95,
+        probe_rate: None,
+        lora: None,
+    }
+}
+
+/// The serve mode's steps 1 and 2 (no ready check or warm-ups) for [`requests`]`(n)`, where
+/// `n` is `options.run.num_requests`, ended early by `cancel`; returns the schedule (for
+/// [`serve::finish`]) and the run.
+pub async fn serve_run(
+    ep: &Arc<HttpEndpoint>,
+    options: &ServeOptions,
+    cancel: impl Future<Output = ()>,
+) -> (Schedule, RunOutput) {
+    let reqs = requests(options.run.num_requests);
+    let (schedule, prepared) = serve::prepare(ep, &reqs, options).unwrap();
+    let (output, _) = serve::run(ep, &prepared, &schedule, options, false, cancel, &|_| {})
+        .await
+        .unwrap();
+    (schedule, output)
+}
+
+/// The JSON body of request `i` the server saw.
+pub fn body(server: &ScriptServer, i: usize) -> serde_json::Value {
+    serde_json::from_str(&server.seen.lock().unwrap()[i].body).unwrap()
 }
 
 /// `n` text requests of 8 prompt tokens and 4 output tokens.

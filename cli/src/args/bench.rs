@@ -41,19 +41,16 @@ pub struct DatasetFlags {
     /// Requests to sample.
     #[arg(long, default_value_t = 1000)]
     pub num_prompts: usize,
-    /// Prompt tokens per request (random; default 1024).
+    /// Prompt tokens per request (random; default 1024); overrides --random-input-len.
     #[arg(long)]
     pub input_len: Option<usize>,
-    /// Output tokens per request (random: default 128; overrides the other datasets' lengths).
+    /// Output tokens per request (random: default 128; overrides the other datasets' lengths
+    /// and --random-output-len).
     #[arg(long)]
     pub output_len: Option<usize>,
-    /// Lengths vary uniformly within ± this fraction (random): one number, or
-    /// `{"input": r1, "output": r2}`.
-    #[arg(long, default_value = "0.0")]
-    pub random_range_ratio: String,
-    /// Tokens of a random prefix shared by every prompt (random).
-    #[arg(long, default_value_t = 0)]
-    pub prefix_len: usize,
+    /// The random dataset's own flags (boxed, as `files` and `trace`).
+    #[command(flatten)]
+    pub random: Box<RandomFlags>,
     /// sonnet: most tokens of a rendered prompt.
     #[arg(long, default_value_t = 550)]
     pub sonnet_input_len: usize,
@@ -72,6 +69,10 @@ pub struct DatasetFlags {
     /// Do not apply the chat template to custom, spec_bench and hf prompts.
     #[arg(long)]
     pub skip_chat_template: bool,
+    /// custom: send media as client-side data. Accepted for vLLM command lines: custom datasets
+    /// here are text-only, so there is no media to send.
+    #[arg(long)]
+    pub custom_ensure_client_side_data: bool,
     /// Keep the dataset's order (sharegpt, custom, spec_bench, hf, prefix_repetition).
     #[arg(long)]
     pub disable_shuffle: bool,
@@ -96,6 +97,28 @@ pub struct DatasetFlags {
     /// timed_trace and trace-replay options (boxed for the same reason).
     #[command(flatten)]
     pub trace: Box<TraceFlags>,
+}
+
+/// The random dataset's flags.
+#[derive(Debug, Clone, Args)]
+pub struct RandomFlags {
+    /// random: prompt tokens per request (vLLM's dataset-specific spelling; --input-len wins).
+    #[arg(long)]
+    pub random_input_len: Option<usize>,
+    /// random: output tokens per request (vLLM's dataset-specific spelling; --output-len wins).
+    #[arg(long)]
+    pub random_output_len: Option<usize>,
+    /// Lengths vary uniformly within ± this fraction (random): one number, or
+    /// `{"input": r1, "output": r2}`.
+    #[arg(long, default_value = "0.0")]
+    pub random_range_ratio: String,
+    /// Tokens of a random prefix shared by every prompt (random).
+    #[arg(long, default_value_t = 0, visible_alias = "random-prefix-len")]
+    pub prefix_len: usize,
+    /// random: prompts per request; only 1 (vLLM batches several prompts into one request for
+    /// embedding backends, which dyno does not have).
+    #[arg(long, default_value_t = 1)]
+    pub random_batch_size: usize,
 }
 
 /// The spec_bench and hf datasets' flags.

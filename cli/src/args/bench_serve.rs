@@ -1,8 +1,15 @@
 //! `dyno bench serve` flags (vLLM's `bench serve` names and defaults).
+//!
+//! Every long flag of `vllm bench serve` parses: most do what they do in vLLM, a few are
+//! accepted as documented no-ops where that is the truth (`--insecure`, `--trust-remote-code`,
+//! `--tokenizer-mode auto|hf`, `--no-stream`, `--custom-ensure-client-side-data`), and the rest
+//! are in [`UNSUPPORTED`]: hidden, and passing one fails with its reason instead of clap's
+//! "unexpected argument" (`cli/tests/bench_serve_flags.rs` holds vLLM's list and checks both).
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 
 use super::bench::DatasetFlags;
 
@@ -38,7 +45,8 @@ pub struct BenchServeArgs {
     /// without it the server's /tokenize and /detokenize are used.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Send the first request until it succeeds, every 5 s, for up to this long (0: no check).
+    /// Send the first request until it succeeds, every 5 s, for up to this long (0: no check);
+    /// without --model, the /v1/models lookup waits as long for a server that is still loading.
     #[arg(long, default_value_t = 0.0)]
     pub ready_check_timeout_sec: f64,
     /// JSON object merged into every request body (wins over the sampling flags).
@@ -56,6 +64,42 @@ pub struct BenchServeArgs {
     /// Log-probabilities per token to ask for.
     #[arg(long)]
     pub logprobs: Option<u32>,
+    /// JSON object of chat-template variables (e.g. '{"enable_thinking": false}'). dyno renders
+    /// no template on the client, so they go where the template is rendered: the
+    /// `chat_template_kwargs` of openai-chat requests; other backends ignore them (a warning says
+    /// so).
+    #[arg(long)]
+    pub chat_template_kwargs: Option<String>,
+    /// Send `stream: false` and time whole responses (TTFT = E2EL, as vLLM times its
+    /// non-streaming backends; TGI goes to /generate). sglang's bench_serving spelling.
+    #[arg(long)]
+    pub disable_stream: bool,
+    /// Probe requests per second ("Hi", one output token) sent beside the run, outside
+    /// --max-concurrency, and reported apart (0: none).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub probe_request_rate: f64,
+    /// LoRA adapter names the server serves: each request's `model` names one of them.
+    #[arg(long, num_args = 1..)]
+    pub lora_modules: Vec<String>,
+    /// How --lora-modules are assigned: random (seeded by --seed) or round-robin.
+    #[arg(long, default_value = "random")]
+    pub lora_assignment: String,
+    /// Accepted for vLLM command lines: disables TLS verification there; dyno's client speaks
+    /// plain http only (https URLs are refused), so it changes nothing.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Never count output tokens with a tokenizer on the client: counts come from the server's
+    /// usage, else one per chunk (vLLM without a tokenizer). The dataset is still built with
+    /// --tokenizer or the server's /tokenize.
+    #[arg(long)]
+    pub skip_tokenizer_init: bool,
+    /// Accepted for vLLM command lines: tokenizers here are tokenizer.json files, no code is run.
+    #[arg(long)]
+    pub trust_remote_code: bool,
+    /// auto or hf (the same here: a tokenizer.json); vLLM's mistral and deepseek_v32 modes are
+    /// not available.
+    #[arg(long, default_value = "auto")]
+    pub tokenizer_mode: String,
     /// Sampling flags (server defaults when absent).
     #[command(flatten)]
     pub sampling: SamplingArgs,
@@ -68,6 +112,168 @@ pub struct BenchServeArgs {
     /// Metrics and output.
     #[command(flatten)]
     pub output: ServeOutputArgs,
+    /// vLLM flags that are not supported (hidden; each fails with its reason).
+    #[command(flatten)]
+    pub unsupported: UnsupportedFlags,
+}
+
+/// A `vllm bench serve` flag that dyno does not implement, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The long flag without `--`.
+    pub flag: &'static str,
+    /// Why, and what to use instead.
+    pub why: &'static str,
+}
+
+const MULTIMODAL: &str = "multimodal datasets are not supported (text and token-id prompts only)";
+const PLOTS: &str = "dyno draws no plots; --save-detailed keeps start_times, ttfts and itls and \
+                     --save-requests writes one JSON line per request to plot from";
+const SPEED_BENCH: &str = "the speed_bench dataset is not implemented; use spec_bench or hf";
+const ASR: &str = "the asr dataset needs audio and vLLM's openai-audio backend, which dyno bench \
+                   serve does not have";
+
+/// vLLM's `bench serve` flags dyno does not implement, in alphabetical order. Each is parsed
+/// (hidden, with or without a value) so that passing it fails with its reason.
+pub const UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        flag: "asr-max-audio-len-sec",
+        why: ASR,
+    },
+    Unsupported {
+        flag: "asr-min-audio-len-sec",
+        why: ASR,
+    },
+    Unsupported {
+        flag: "bfcl-categories",
+        why: "the bfcl (tool-calling) dataset is not implemented; put such prompts in a custom \
+              JSONL file (--dataset-name custom)",
+    },
+    Unsupported {
+        flag: "enable-multimodal-chat",
+        why: MULTIMODAL,
+    },
+    Unsupported {
+        flag: "no-reranker",
+        why: "the random-rerank dataset and rerank backends are not supported (generation \
+              backends only)",
+    },
+    Unsupported {
+        flag: "plot-dataset-stats",
+        why: PLOTS,
+    },
+    Unsupported {
+        flag: "plot-timeline",
+        why: PLOTS,
+    },
+    Unsupported {
+        flag: "profile",
+        why: "it drives vLLM's /start_profile and /stop_profile; start the profiler on the \
+              server yourself around the run",
+    },
+    Unsupported {
+        flag: "random-mm-base-items-per-request",
+        why: MULTIMODAL,
+    },
+    Unsupported {
+        flag: "random-mm-bucket-config",
+        why: MULTIMODAL,
+    },
+    Unsupported {
+        flag: "random-mm-limit-mm-per-prompt",
+        why: MULTIMODAL,
+    },
+    Unsupported {
+        flag: "random-mm-num-mm-items-range-ratio",
+        why: MULTIMODAL,
+    },
+    Unsupported {
+        flag: "speed-bench-category",
+        why: SPEED_BENCH,
+    },
+    Unsupported {
+        flag: "speed-bench-dataset-subset",
+        why: SPEED_BENCH,
+    },
+    Unsupported {
+        flag: "speed-bench-output-len",
+        why: SPEED_BENCH,
+    },
+    Unsupported {
+        flag: "timeline-itl-thresholds",
+        why: PLOTS,
+    },
+    Unsupported {
+        flag: "use-beam-search",
+        why: "beam search is not part of the OpenAI API that the backends speak; sample with \
+              --temperature 0 for deterministic outputs",
+    },
+];
+
+/// The [`UNSUPPORTED`] flags given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct UnsupportedFlags {
+    /// In table order.
+    pub given: Vec<&'static Unsupported>,
+}
+
+impl UnsupportedFlags {
+    /// Fails on the first unsupported flag given, naming it and saying why.
+    ///
+    /// # Errors
+    /// The message for the first one.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.given.first() {
+            None => Ok(()),
+            Some(u) => anyhow::bail!(
+                "--{} (a vllm bench serve flag) is not supported by dyno bench serve: {}",
+                u.flag,
+                u.why
+            ),
+        }
+    }
+}
+
+impl FromArgMatches for UnsupportedFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.given = UNSUPPORTED
+            .iter()
+            .filter(|u| matches.value_source(u.flag) == Some(ValueSource::CommandLine))
+            .collect();
+        Ok(())
+    }
+}
+
+impl Args for UnsupportedFlags {
+    fn augment_args(cmd: Command) -> Command {
+        let names: Vec<String> = UNSUPPORTED
+            .iter()
+            .map(|u| format!("--{}", u.flag))
+            .collect();
+        let cmd = cmd.after_help(format!(
+            "Not supported (vLLM flags that fail with the reason): {}",
+            names.join(", ")
+        ));
+        UNSUPPORTED.iter().fold(cmd, |cmd, u| {
+            cmd.arg(
+                Arg::new(u.flag)
+                    .long(u.flag)
+                    .hide(true)
+                    .num_args(0..=1)
+                    .action(ArgAction::Append),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// Sampling flags.

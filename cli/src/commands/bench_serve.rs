@@ -13,14 +13,15 @@ use anyhow::{Context, Result, anyhow, bail};
 use dyno_bench::arrival::{RampUpStrategy, Traffic};
 use dyno_bench::dataset::BenchTokenizer;
 use dyno_bench::endpoint::{
-    Backend, HttpEndpoint, HttpEndpointConfig, PayloadOptions, SamplingFlags, ServerTokenizer,
+    Backend, HttpEndpoint, HttpEndpointConfig, PayloadOptions, ResponseMode, SamplingFlags,
+    ServerTokenizer,
 };
 use dyno_bench::metrics::serve::{
     ServeMetricsConfig, parse_goodput, parse_percentile_metrics, parse_percentiles,
 };
-use dyno_bench::modes::serve::{self as serve_mode, ServeOptions};
+use dyno_bench::modes::serve::{self as serve_mode, LoraModules, ServeOptions};
 use dyno_bench::report::json::{self, OrderedJson};
-use dyno_bench::report::{RunHeader, format_date, requests, runs, table};
+use dyno_bench::report::{RunHeader, format_date, python_float, requests, runs, table};
 use dyno_bench::runner::RunConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -92,12 +93,61 @@ fn local_tokenizer(path: &Path) -> Result<Arc<dyn BenchTokenizer>> {
     Ok(Arc::new(EngineTokenizer(inner)))
 }
 
+/// The first model of `GET /v1/models`, asked every second for up to `wait` while it fails.
+async fn first_model(config: HttpEndpointConfig, wait: Duration) -> Result<String> {
+    let base_url = config.base_url.clone();
+    let endpoint = HttpEndpoint::new(config).await?;
+    let deadline = std::time::Instant::now() + wait;
+    let models = loop {
+        match endpoint.get_json("/v1/models").await {
+            Ok(models) => break models,
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
+    models
+        .pointer("/data/0/id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("GET {base_url}/v1/models listed no model; pass --model"))
+}
+
 fn random_prefix() -> String {
     format!("bench-{:08x}-", rand::random::<u32>())
 }
 
+/// A JSON object flag (`--extra-body`, `--chat-template-kwargs`).
+fn json_object(flag: &str, text: Option<&str>) -> Result<Option<Map<String, Value>>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        _ => bail!("{flag} `{text}` is not a JSON object; write e.g. '{{\"key\": 5}}'"),
+    }
+}
+
+/// The flags that only need checking before anything runs: unsupported vLLM flags,
+/// `--tokenizer-mode`, and the no-ops that deserve a word.
+fn check_flags(args: &BenchServeArgs) -> Result<()> {
+    args.unsupported.check()?;
+    match args.tokenizer_mode.as_str() {
+        "auto" | "hf" => {}
+        other => bail!(
+            "--tokenizer-mode {other} is not supported: dyno reads tokenizer.json files (auto or \
+             hf); convert the tokenizer or pass --tokenizer-mode hf"
+        ),
+    }
+    if args.probe_request_rate < 0.0 || !args.probe_request_rate.is_finite() {
+        bail!(
+            "--probe-request-rate {}: expected a non-negative number of probes per second (0: none)",
+            args.probe_request_rate
+        );
+    }
+    Ok(())
+}
+
 /// Runs the command; returns the exit code.
 pub fn run(args: BenchServeArgs) -> Result<i32> {
+    check_flags(&args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.traffic.worker_threads.max(1))
         .enable_all()
@@ -108,12 +158,32 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
         .base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}:{}", args.host, args.port));
-    let extra_body: Map<String, Value> = match &args.extra_body {
-        None => Map::new(),
-        Some(s) => match serde_json::from_str(s) {
-            Ok(Value::Object(m)) => m,
-            _ => bail!("--extra-body `{s}` is not a JSON object; write e.g. '{{\"top_k\": 5}}'"),
-        },
+    let extra_body = json_object("--extra-body", args.extra_body.as_deref())?.unwrap_or_default();
+    let chat_template_kwargs = json_object(
+        "--chat-template-kwargs",
+        args.chat_template_kwargs.as_deref(),
+    )?;
+    if chat_template_kwargs.is_some() && backend != Backend::OpenAiChat {
+        tracing::warn!(
+            "--chat-template-kwargs only reaches openai-chat requests (the server renders the \
+             template); the {backend} backend ignores it"
+        );
+    }
+    let response = if args.disable_stream {
+        ResponseMode::Whole
+    } else {
+        ResponseMode::Stream
+    };
+    let lora = if args.lora_modules.is_empty() {
+        None
+    } else {
+        Some(LoraModules {
+            names: args.lora_modules.clone(),
+            assignment: args
+                .lora_assignment
+                .parse()
+                .map_err(|e: String| anyhow!(e))?,
+        })
     };
     let read_timeout =
         (args.read_timeout > 0.0).then(|| Duration::from_secs_f64(args.read_timeout));
@@ -123,7 +193,7 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
         route: args
             .endpoint
             .clone()
-            .unwrap_or_else(|| backend.default_route().to_owned()),
+            .unwrap_or_else(|| backend.route_for(response).to_owned()),
         headers: key_values(&args.header, "--header")?,
         api_key: std::env::var("OPENAI_API_KEY")
             .ok()
@@ -131,21 +201,13 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
         read_timeout,
         payload: PayloadOptions::default(),
     };
-    // The model: --model, else the first of /v1/models.
+    // The model: --model, else the first of /v1/models. With a ready check the lookup waits
+    // for the server too (dyno serve answers 503 while it loads; vLLM's does not listen yet).
+    let ready_wait = Duration::from_secs_f64(args.ready_check_timeout_sec.max(0.0));
     let model = match &args.model {
         Some(m) => m.clone(),
         None => rt
-            .block_on(async {
-                let probe = HttpEndpoint::new(config.clone()).await?;
-                let models = probe.get_json("/v1/models").await?;
-                models
-                    .pointer("/data/0/id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        anyhow!("GET {base_url}/v1/models listed no model; pass --model")
-                    })
-            })
+            .block_on(first_model(config.clone(), ready_wait))
             .with_context(|| format!("asking {base_url} for its model (or pass --model)"))?,
     };
     let (tokenizer, tokenizer_source): (Option<Arc<dyn BenchTokenizer>>, String) = match &args
@@ -176,6 +238,8 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
             .served_model_name
             .clone()
             .unwrap_or_else(|| model.clone()),
+        response,
+        chat_template_kwargs,
         ignore_eos: args.ignore_eos || (random && backend.is_openai_compatible()),
         logprobs: args.logprobs,
         sampling: SamplingFlags {
@@ -223,6 +287,8 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
             goodput: parse_goodput(&args.output.goodput)?,
         },
         steady_threshold: args.output.steady_state_threshold,
+        probe_rate: (args.probe_request_rate > 0.0).then_some(args.probe_request_rate),
+        lora,
     };
     let endpoint = Arc::new(rt.block_on(HttpEndpoint::new(config))?);
     let (schedule, prepared) = serve_mode::prepare(&endpoint, &requests, &options)?;
@@ -267,6 +333,15 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
         warmups: serve_mode::warmup_count(&options),
     };
     print!("{}", table::preamble(&header));
+    if let Some(rate) = options.probe_rate {
+        println!("Probe request rate: {} req/s", python_float(rate));
+    }
+    // --skip-tokenizer-init: output tokens are never counted on the client.
+    let counting_tokenizer = if args.skip_tokenizer_init {
+        None
+    } else {
+        tokenizer.as_deref()
+    };
 
     // Ctrl-C stops the run; what was gathered is still reported and written.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -305,7 +380,7 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
                     .unwrap_or("")
             );
         }
-        let run = serve_mode::finish(output, schedule.clone(), &options, tokenizer.as_deref());
+        let run = serve_mode::finish(output, schedule.clone(), &options, counting_tokenizer);
         if args.traffic.num_runs > 1 {
             println!("Run {} of {}", run_index + 1, args.traffic.num_runs);
         }
