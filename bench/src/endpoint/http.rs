@@ -819,7 +819,9 @@ pub(crate) mod test_server {
     fn connection(mut stream: TcpStream, handler: &dyn Fn(&Request, &mut TcpStream) -> Then) {
         stream.set_nonblocking(false).unwrap();
         stream.set_nodelay(true).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut buf = Vec::new();
         for index_on_connection in 0.. {
             let Some(head_end) = read_until_head(&mut stream, &mut buf) else {
@@ -937,7 +939,11 @@ mod tests {
         assert_eq!(seen.body, b"0001020304050607");
         assert_eq!(seen.status, 200);
         assert!(ex.end >= *seen.reads.last().unwrap());
-        assert_eq!(client.idle_connections(), 1, "the connection went back to the pool");
+        assert_eq!(
+            client.idle_connections(),
+            1,
+            "the connection went back to the pool"
+        );
     }
 
     #[tokio::test]
@@ -957,7 +963,11 @@ mod tests {
             "failed {quiet:?} after the last byte"
         );
         assert_eq!(seen.body, b"000102");
-        assert_eq!(client.idle_connections(), 0, "a stalled connection is not kept");
+        assert_eq!(
+            client.idle_connections(),
+            0,
+            "a stalled connection is not kept"
+        );
     }
 
     #[tokio::test]
@@ -997,15 +1007,26 @@ mod tests {
         for n in 0..3 {
             let mut seen = Seen::default();
             client.exchange(GET, &mut seen).unwrap();
-            assert_eq!(String::from_utf8_lossy(&seen.body), format!("{{\"n\":{n}}}"));
+            assert_eq!(
+                String::from_utf8_lossy(&seen.body),
+                format!("{{\"n\":{n}}}")
+            );
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one kept-alive connection"
+        );
         let start = Instant::now();
         let failure = client
             .exchange(b"GET /stall HTTP/1.1\r\n\r\n", &mut Seen::default())
             .unwrap_err();
         let took = start.elapsed();
-        assert!(matches!(failure.error, HttpError::Timeout(_)), "{}", failure.error);
+        assert!(
+            matches!(failure.error, HttpError::Timeout(_)),
+            "{}",
+            failure.error
+        );
         assert!(
             took >= Duration::from_millis(190) && took < Duration::from_millis(1500),
             "{took:?}"

@@ -50,7 +50,7 @@ pub(crate) fn payload(request: &SampleRequest, options: &PayloadOptions) -> Valu
 /// A llama-server event (or its whole non-streamed response).
 #[derive(Deserialize)]
 pub(crate) struct Event<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     content: Option<Cow<'a, str>>,
     #[serde(default)]
     stop: bool,

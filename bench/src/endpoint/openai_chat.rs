@@ -47,11 +47,11 @@ pub(crate) fn payload(
 
 #[derive(Deserialize)]
 struct Delta<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     reasoning_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     reasoning: Option<Cow<'a, str>>,
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn merge_sampling(body: &mut Value, options: &PayloadOptions) {
 
 #[derive(Deserialize)]
 struct Choice<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     text: Option<Cow<'a, str>>,
 }
 
@@ -73,9 +73,9 @@ pub(crate) struct Event<'a> {
     usage: Option<UsageLite>,
     #[serde(borrow, default)]
     error: Option<ErrorField<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     object: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     message: Option<Cow<'a, str>>,
 }
 

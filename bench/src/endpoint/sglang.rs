@@ -44,7 +44,7 @@ struct MetaInfo {
 /// An sglang event (or its whole non-streamed response).
 #[derive(Deserialize)]
 pub(crate) struct Event<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     text: Option<Cow<'a, str>>,
     #[serde(default)]
     meta_info: Option<MetaInfo>,

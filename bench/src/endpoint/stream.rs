@@ -86,6 +86,17 @@ pub(crate) struct UsageLite {
     pub completion_tokens: Option<u64>,
 }
 
+/// Deserializes an `Option<Cow<str>>` field borrowing from the event's bytes when the string has
+/// no escapes. serde's derive never borrows through an `Option<Cow<str>>` on its own
+/// (serde#2016), which costs an allocation per text field per event.
+pub(crate) fn borrowed_str<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
+}
+
 /// An `error` field: a string, or an object with a `message`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -166,6 +177,23 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstOf<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_fields_borrow_unless_escaped() {
+        #[derive(Deserialize)]
+        struct Text<'a> {
+            #[serde(borrow, default, deserialize_with = "borrowed_str")]
+            text: Option<Cow<'a, str>>,
+        }
+        let plain: Text = serde_json::from_slice(br#"{"text": "abc"}"#).unwrap();
+        assert!(matches!(plain.text, Some(Cow::Borrowed("abc"))));
+        let escaped: Text = serde_json::from_slice(br#"{"text": "a\nb"}"#).unwrap();
+        assert!(matches!(escaped.text.as_deref(), Some("a\nb")));
+        let absent: Text = serde_json::from_slice(b"{}").unwrap();
+        assert!(absent.text.is_none());
+        let null: Text = serde_json::from_slice(br#"{"text": null}"#).unwrap();
+        assert!(null.text.is_none());
+    }
 
     #[derive(Deserialize)]
     struct Probe<'a> {

@@ -46,7 +46,7 @@ pub(crate) fn payload(
 
 #[derive(Deserialize)]
 struct Token<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     text: Option<Cow<'a, str>>,
     #[serde(default)]
     special: bool,
@@ -64,7 +64,7 @@ struct Details {
 pub(crate) struct Event<'a> {
     #[serde(borrow, default)]
     token: Option<Token<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::stream::borrowed_str")]
     generated_text: Option<Cow<'a, str>>,
     #[serde(default)]
     details: Option<Details>,
