@@ -12,7 +12,10 @@ use dyno_bench::metrics::serve::{
 use dyno_bench::runner::RunConfig;
 use serve_support::*;
 
-const SLACK_MS: f64 = 8.0;
+/// How late a measured time may be: the scripted server sleeps between writes and, on a loaded
+/// two-core CI machine, wakes up to ~10 ms late (seen: 51.9 ms for a scripted 40 ms). A client
+/// can only add time, never remove it, so the lower bound stays tight (−1 ms).
+const SLACK_MS: f64 = 20.0;
 
 fn near(got: f64, want: f64, what: &str) {
     assert!(
