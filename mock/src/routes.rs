@@ -109,12 +109,25 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Reply {
             Err(resp) => resp,
         },
         (Method::POST, "/detokenize") => match read_json::<DetokenizeRequest>(req).await {
-            Ok(r) => json_response(
-                StatusCode::OK,
-                &DetokenizeResponse {
-                    prompt: tokenizer::decode(&r.tokens),
-                },
-            ),
+            // Ids past the vocabulary are refused, as a real tokenizer's server does, so a
+            // client that probes the vocabulary size through this route finds it.
+            Ok(r) => match r.tokens.iter().find(|&&id| id >= tokenizer::VOCAB_SIZE) {
+                Some(id) => error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    format!(
+                        "token id {id} is outside the mock's vocabulary of {} ids",
+                        tokenizer::VOCAB_SIZE
+                    ),
+                    Some("tokens"),
+                ),
+                None => json_response(
+                    StatusCode::OK,
+                    &DetokenizeResponse {
+                        prompt: tokenizer::decode(&r.tokens),
+                    },
+                ),
+            },
             Err(resp) => resp,
         },
         (_, p) => error(

@@ -48,6 +48,18 @@ fn tokens_of(v: &Value) -> Result<Vec<u32>, String> {
         .ok_or_else(|| format!("/tokenize answered without `tokens`: {v}"))
 }
 
+/// A `/tokenize` body that vLLM (`prompt`, `add_special_tokens`) and llama-server (`content`,
+/// `add_special`) both read; each ignores the other's fields.
+fn tokenize_body(model: &str, text: &str, special: bool) -> Value {
+    json!({
+        "model": model,
+        "prompt": text,
+        "content": text,
+        "add_special_tokens": special,
+        "add_special": special,
+    })
+}
+
 impl ServerTokenizer {
     /// Connects to the server of `config` and checks that `/tokenize` answers for `model`.
     ///
@@ -59,12 +71,20 @@ impl ServerTokenizer {
         let probe = endpoint.post_json_blocking(
             &mut conn,
             "/tokenize",
-            &json!({"model": model, "prompt": "hi"}),
+            &tokenize_body(&model, "hi", true),
         )?;
-        tokens_of(&probe).map_err(|why| EndpointError::Body {
+        let ids = tokens_of(&probe).map_err(|why| EndpointError::Body {
             path: "/tokenize".into(),
             why,
         })?;
+        if ids.is_empty() {
+            return Err(EndpointError::Body {
+                path: "/tokenize".into(),
+                why: "the server returned no tokens for \"hi\" (it does not read vLLM's `prompt` \
+                      nor llama-server's `content`); pass --tokenizer DIR"
+                    .into(),
+            });
+        }
         Ok(Self {
             endpoint,
             conn: Mutex::new(conn),
@@ -85,34 +105,44 @@ impl ServerTokenizer {
     }
 
     fn try_encode(&self, text: &str, special: bool) -> Result<Vec<u32>, String> {
-        let body = json!({"model": self.model, "prompt": text, "add_special_tokens": special});
-        tokens_of(&self.call("/tokenize", &body)?)
+        tokens_of(&self.call("/tokenize", &tokenize_body(&self.model, text, special))?)
     }
 
     fn try_decode(&self, ids: &[u32]) -> Result<String, String> {
         let body = json!({"model": self.model, "tokens": ids});
         let v = self.call("/detokenize", &body)?;
         Ok(v.get("prompt")
+            .or_else(|| v.get("content"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned())
     }
 
     fn probe_vocab(&self) -> usize {
-        let ok = |id: u32| self.try_decode(&[id]).is_ok();
-        if !ok(0) {
-            return 0;
-        }
+        // An id exists when `/detokenize` answers with text: vLLM answers 200 with "" for any
+        // id past the vocabulary, llama-server and dyno answer an error. Special tokens also
+        // decode to "", so the search starts from an id the tokenizer itself produced.
+        let ok = |id: u32| self.try_decode(&[id]).is_ok_and(|text| !text.is_empty());
+        let known = self
+            .try_encode("hello world", false)
+            .ok()
+            .and_then(|ids| ids.into_iter().max())
+            .unwrap_or(0);
         let cap = MAX_PROBED_VOCAB as u32;
-        if ok(cap - 1) {
+        if known >= cap - 1 || ok(cap - 1) {
+            tracing::warn!(
+                "the server's /detokenize accepts ids up to {cap}; random prompts use that many \
+                 ids (pass --tokenizer DIR for the real vocabulary)"
+            );
             return MAX_PROBED_VOCAB;
         }
-        let mut hi = 1u32;
+        let mut lo = known;
+        let mut hi = known.saturating_mul(2).max(known + 1);
         while hi < cap && ok(hi) {
-            hi *= 2;
+            lo = hi;
+            hi = hi.saturating_mul(2).min(cap);
         }
-        // ok(lo) and !ok(hi): hi failed itself, or hi = cap and cap - 1 failed above.
-        let mut lo = hi / 2;
+        // ok(lo) (or lo came from /tokenize) and !ok(hi) (or hi = cap, and cap - 1 failed above).
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if ok(mid) { lo = mid } else { hi = mid }
@@ -257,8 +287,8 @@ mod tests {
 
     #[test]
     fn a_server_that_accepts_every_id_gets_the_probe_cap() {
-        // The mock's /detokenize writes a word for any id: the probe stops at the cap after
-        // two calls instead of doubling to it and bisecting.
+        // A /detokenize that writes a word for any id: the probe stops at the cap after one
+        // call instead of doubling to it and bisecting.
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = calls.clone();
         let (addr, _) = serve(move |r, s| {
@@ -272,9 +302,54 @@ mod tests {
         });
         let tok = ServerTokenizer::start(config(addr), "m".into()).unwrap();
         assert_eq!(tok.vocab_size(), MAX_PROBED_VOCAB);
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(tok.vocab_size(), MAX_PROBED_VOCAB, "probed once");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// vLLM's shape of a tokenizer server that answers 200 with "" for ids past its vocabulary
+    /// (1024 ids, BOS 0 decodes to ""), reading only `prompt`; or llama-server's, reading only
+    /// `content` and answering `content`.
+    fn words_server(llama: bool) -> std::net::SocketAddr {
+        let (addr, _) = serve(move |r, s| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let field = if llama { "content" } else { "prompt" };
+            if r.path == "/tokenize" {
+                let text = v[field].as_str().unwrap_or("");
+                let ids: Vec<u32> = text.bytes().map(|b| u32::from(b) + 500).collect();
+                json(s, 200, &json!({ "tokens": ids }).to_string());
+            } else {
+                let id = v["tokens"][0].as_u64().unwrap_or(0);
+                let text = if (1..1024).contains(&id) { "w" } else { "" };
+                json(s, 200, &json!({ field: text }).to_string());
+            }
+            Then::KeepAlive
+        });
+        addr
+    }
+
+    #[test]
+    fn empty_text_past_the_vocabulary_ends_the_probe_and_both_spellings_are_read() {
+        for llama in [false, true] {
+            let tok = ServerTokenizer::start(config(words_server(llama)), "m".into()).unwrap();
+            assert_eq!(tok.vocab_size(), 1024, "llama-server shape: {llama}");
+            assert_eq!(
+                tok.encode("a", false),
+                vec![97 + 500],
+                "llama-server shape: {llama}"
+            );
+            assert_eq!(tok.decode(&[3]), "w", "llama-server shape: {llama}");
+        }
+    }
+
+    #[test]
+    fn a_tokenize_that_returns_nothing_is_refused() {
+        let (addr, _) = serve(|_, s| {
+            json(s, 200, r#"{"tokens":[]}"#);
+            Then::KeepAlive
+        });
+        let err = ServerTokenizer::start(config(addr), "m".into()).unwrap_err();
+        assert!(err.to_string().contains("--tokenizer"), "{err}");
     }
 
     #[test]
