@@ -5,18 +5,46 @@
 //! An engine failure mid-stream becomes an in-band `data: {"error": …}` event before `[DONE]`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use dyno_engine::TokenEvent;
+use dyno_engine::{TokenEvent, Tokenizer};
 use dyno_protocol::common::Usage;
 use dyno_protocol::sse;
 
 use crate::error::ApiError;
-use crate::generation::Generation;
-use crate::validate::Streaming;
+use crate::generation::{Generation, RequestInfo};
+use crate::state::{AppState, Ready};
+use crate::validate::{Streaming, ValidRequest};
+
+/// Starts `request` on the engine and answers it in the format `new_format` builds from the
+/// request's info, the served model's name and, when log-probabilities were asked for, the
+/// tokenizer (what both generation handlers do once their request is validated).
+///
+/// # Errors
+/// [`ApiError`] when the engine refuses the request.
+pub async fn generate<F: ResponseFormat>(
+    state: &Arc<AppState>,
+    ready: &Ready,
+    request: ValidRequest,
+    id_prefix: &str,
+    arrival: Instant,
+    new_format: impl FnOnce(RequestInfo, String, Option<Arc<dyn Tokenizer>>) -> F,
+) -> Result<Response, ApiError> {
+    let stream = request.stream;
+    let wants_logprobs = request.params.logprobs.is_some();
+    let (generation, info) = Generation::start(state, ready, request, id_prefix, arrival)?;
+    let format = new_format(
+        info,
+        state.config.served_model_name.clone(),
+        wants_logprobs.then(|| Arc::clone(ready.engine.tokenizer())),
+    );
+    Ok(respond(generation, format, stream).await)
+}
 
 /// How one endpoint shapes its chunks and its full response.
 pub trait ResponseFormat: Send + 'static {

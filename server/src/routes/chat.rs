@@ -18,9 +18,9 @@ use dyno_protocol::sse;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::generation::{Generation, RequestInfo};
+use crate::generation::RequestInfo;
 use crate::logprobs;
-use crate::response::{ResponseFormat, respond};
+use crate::response::{ResponseFormat, generate};
 use crate::state::AppState;
 use crate::validate;
 
@@ -34,15 +34,7 @@ pub async fn chat_completions(
     let arrival = Instant::now();
     let ready = state.ready()?;
     let valid = validate::chat(request, &state.limits(ready), &state.config.chat_template)?;
-    let stream = valid.stream;
-    let wants_logprobs = valid.params.logprobs.is_some();
-    let (generation, info) = Generation::start(&state, ready, valid, "chatcmpl", arrival)?;
-    let format = ChatFormat::new(
-        info,
-        state.config.served_model_name.clone(),
-        wants_logprobs.then(|| Arc::clone(ready.engine.tokenizer())),
-    );
-    Ok(respond(generation, format, stream).await)
+    generate(&state, ready, valid, "chatcmpl", arrival, ChatFormat::new).await
 }
 
 /// Chunks and responses of `/v1/chat/completions`.

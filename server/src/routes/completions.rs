@@ -16,9 +16,9 @@ use dyno_protocol::sse;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::generation::{Generation, RequestInfo};
+use crate::generation::RequestInfo;
 use crate::logprobs;
-use crate::response::{ResponseFormat, respond};
+use crate::response::{ResponseFormat, generate};
 use crate::state::AppState;
 use crate::validate;
 
@@ -30,15 +30,7 @@ pub async fn completions(
     let arrival = Instant::now();
     let ready = state.ready()?;
     let valid = validate::completion(request, &state.limits(ready))?;
-    let stream = valid.stream;
-    let wants_logprobs = valid.params.logprobs.is_some();
-    let (generation, info) = Generation::start(&state, ready, valid, "cmpl", arrival)?;
-    let format = CompletionFormat::new(
-        info,
-        state.config.served_model_name.clone(),
-        wants_logprobs.then(|| Arc::clone(ready.engine.tokenizer())),
-    );
-    Ok(respond(generation, format, stream).await)
+    generate(&state, ready, valid, "cmpl", arrival, CompletionFormat::new).await
 }
 
 /// Chunks and responses of `/v1/completions`.
