@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ms, post_raw, start, stream_body};
+use common::{concurrent_streams, ms, start};
 use dyno_mock::MockConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,23 +15,7 @@ use dyno_mock::MockConfig;
 async fn a_thousand_concurrent_streams_stay_on_schedule() {
     let mock = start(MockConfig::new()).await;
     let addr = mock.addr();
-    let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            tokio::spawn(async move {
-                post_raw(
-                    addr,
-                    "/v1/completions",
-                    &stream_body(100),
-                    Duration::from_secs(20),
-                )
-                .await
-            })
-        })
-        .collect();
-    let mut raws = Vec::new();
-    for t in tasks {
-        raws.push(t.await.unwrap());
-    }
+    let raws = concurrent_streams(addr, 1000, 100, Duration::from_secs(20)).await;
     let stats = mock.stop().await;
     let mut spans = Vec::new();
     for raw in &raws {

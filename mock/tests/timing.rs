@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{median, ms, post, post_raw, start, stream_body};
+use common::{concurrent_streams, median, ms, post, start, stream_body};
 use dyno_mock::{MockConfig, TimerKind};
 
 fn config(ttft: u64, itl: u64, len: u32) -> MockConfig {
@@ -121,23 +121,7 @@ async fn non_streaming_answer_comes_at_the_last_chunk_deadline() {
 async fn a_hundred_concurrent_streams_keep_the_schedule() {
     let mock = start(config(50, 10, 100)).await;
     let addr = mock.addr();
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            tokio::spawn(async move {
-                post_raw(
-                    addr,
-                    "/v1/completions",
-                    &stream_body(100),
-                    Duration::from_secs(10),
-                )
-                .await
-            })
-        })
-        .collect();
-    let mut raws = Vec::new();
-    for t in tasks {
-        raws.push(t.await.unwrap());
-    }
+    let raws = concurrent_streams(addr, 100, 100, Duration::from_secs(10)).await;
     let mut ttfts = Vec::new();
     let mut ends = Vec::new();
     let mut itls = Vec::new();

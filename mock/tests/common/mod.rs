@@ -283,3 +283,25 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// `n` streamed completions of `tokens` tokens sent at once to `addr`, each given `limit`; their
+/// raw exchanges in send order.
+pub async fn concurrent_streams(
+    addr: SocketAddr,
+    n: usize,
+    tokens: u32,
+    limit: Duration,
+) -> Vec<Raw> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            tokio::spawn(async move {
+                post_raw(addr, "/v1/completions", &stream_body(tokens), limit).await
+            })
+        })
+        .collect();
+    let mut raws = Vec::new();
+    for t in tasks {
+        raws.push(t.await.expect("a stream task panicked"));
+    }
+    raws
+}
