@@ -11,7 +11,10 @@
 #   POINTS=1000:1000 WARMUPS=0 REPEAT=3 bash ci/client-accuracy.sh       # CPU without warm-ups, 3 runs
 #   BIN=/tmp/dyno-old EXTRA="--worker-threads 1" bash ci/client-accuracy.sh   # another binary / flags
 #
-# WARMUPS: --num-warmups per point (default: the point's concurrency). REPEAT: runs per point
+# WARMUPS: --num-warmups per point (default: the point's concurrency). WARMUP_LEN: their
+# --warmup-output-len (default 1: they open the connections and fill the mock's batch without
+# doubling the events the client reads; "full": copies of the first request, vLLM's way).
+# REPEAT: runs per point
 # (default 1; the table then shows each run and the medians). EXTRA: more `bench serve` flags.
 # BIN: the binary to measure (default target/release/dyno, built first; a given BIN is not built).
 #
@@ -23,6 +26,7 @@ cd "$(dirname "$0")/.."
 POINTS=${POINTS:-"1:50 10:100 100:200 500:500 1000:1000"}
 OUT_DIR=${OUT_DIR:-target/client-accuracy}
 WARMUPS=${WARMUPS:-}
+WARMUP_LEN=${WARMUP_LEN:-1}
 REPEAT=${REPEAT:-1}
 EXTRA=${EXTRA:-}
 HELPER=ci/client_accuracy.py
@@ -49,6 +53,7 @@ fi
 [[ -x $BIN ]] || die "BIN=$BIN is not an executable"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT=$REPEAT: expected a positive number of runs per point"
 [[ -z $WARMUPS || $WARMUPS =~ ^[0-9]+$ ]] || die "WARMUPS=$WARMUPS: expected a number of warm-up requests"
+[[ $WARMUP_LEN == full || $WARMUP_LEN =~ ^[1-9][0-9]*$ ]] || die "WARMUP_LEN=$WARMUP_LEN: expected a number of tokens or \"full\""
 
 help=$("$BIN" bench serve --help 2>&1) || die "\`dyno bench serve\` is not built yet (its --help failed): $help"
 grep -q -- '--base-url' <<<"$help" || die "\`dyno bench serve\` has no --base-url flag yet; the client is not ready"
@@ -58,6 +63,10 @@ OUT_FLAG=$(flag --random-output-len --output-len)
 grep -q -- "$IN_FLAG" <<<"$help" || die "\`dyno bench serve\` has neither --random-input-len nor --input-len"
 extra=()
 if [[ -n ${TOKENIZER:-} ]]; then extra+=(--tokenizer "$TOKENIZER"); fi
+if [[ $WARMUP_LEN != full ]]; then
+    grep -q -- '--warmup-output-len' <<<"$help" || die "this binary has no --warmup-output-len; set WARMUP_LEN=full"
+    extra+=(--warmup-output-len "$WARMUP_LEN")
+fi
 # shellcheck disable=SC2206 # EXTRA is a list of flags, split on spaces on purpose
 if [[ -n $EXTRA ]]; then extra+=($EXTRA); fi
 

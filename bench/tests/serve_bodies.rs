@@ -65,6 +65,60 @@ async fn lora_modules_name_each_request_model() {
     assert!(e.to_string().contains("--lora-modules"), "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmups_send_the_first_request_with_warmup_output_len() {
+    let server = ScriptServer::start(|_, _| completion_stream(MS(1), MS(1), 2, 8)).await;
+    let ep = endpoint(&server, Backend::OpenAi, Some(Duration::from_secs(5))).await;
+    let mut options = serve_options(3, Some(1));
+    let reqs = requests(3);
+    let field = |p: &dyno_bench::endpoint::PreparedRequest, key: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        v[key].clone()
+    };
+    // By default a copy of the first request, as vLLM sends.
+    let (_, prepared) = serve::prepare(&ep, &reqs, &options).unwrap();
+    let warm = serve::warmup_request(&ep, &reqs, &options).unwrap();
+    assert_eq!(warm.body, prepared[0].body);
+    // --warmup-output-len changes only max_tokens.
+    options.warmup_output_len = Some(1);
+    let short = serve::warmup_request(&ep, &reqs, &options).unwrap();
+    assert_eq!(field(&short, "max_tokens"), json!(1));
+    assert_eq!(field(&prepared[0], "max_tokens"), json!(4));
+    assert_eq!(field(&short, "prompt"), field(&prepared[0], "prompt"));
+    // Under --lora-modules it names the first request's adapter.
+    options.lora = Some(LoraModules {
+        names: vec!["a".into(), "b".into(), "c".into()],
+        assignment: LoraAssignment::Random,
+    });
+    let (_, prepared) = serve::prepare(&ep, &reqs, &options).unwrap();
+    let short = serve::warmup_request(&ep, &reqs, &options).unwrap();
+    assert_eq!(field(&short, "model"), field(&prepared[0], "model"));
+    // The run's warm-ups send it: 3 warm-ups of 1 token, then the 3 requests of 4.
+    options.lora = None;
+    options.num_warmups = 3;
+    let (schedule, prepared) = serve::prepare(&ep, &reqs, &options).unwrap();
+    let (output, warmups) = serve::run(
+        &ep,
+        &prepared,
+        &schedule,
+        &options,
+        Some(&short),
+        std::future::pending(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(warmups.len(), 3);
+    assert!(output.outcomes.iter().all(|o| o.success));
+    let sent: Vec<serde_json::Value> = (0..6)
+        .map(|i| body(&server, i)["max_tokens"].clone())
+        .collect();
+    assert_eq!(
+        sent,
+        [json!(1), json!(1), json!(1), json!(4), json!(4), json!(4)]
+    );
+}
+
 fn whole(json: &str, after: Duration) -> Reply {
     Reply {
         status: 200,

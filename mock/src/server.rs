@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -37,6 +37,25 @@ impl ShutdownHandle {
     }
 }
 
+/// Pending-connection queue of the listening socket. std's and mio's 128 overflows when a
+/// client opens 1000 connections at once (the client-accuracy benchmark at c = 1000): the
+/// dropped SYNs come back after the kernel's 1 s retransmit and show up as TTFT error. The
+/// kernel clips it to `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (with `SO_REUSEADDR`, as `TcpListener::bind` does) and listens with
+/// [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl MockServer {
     /// Validates `config` and binds its address (port 0: any free port, see
     /// [`MockServer::local_addr`]). Call inside a tokio runtime.
@@ -46,12 +65,10 @@ impl MockServer {
     /// [`MockError::Pacer`] when the pacing thread cannot start.
     pub async fn bind(config: MockConfig) -> Result<MockServer, MockError> {
         config.validate()?;
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| MockError::Bind {
-                addr: config.addr,
-                source,
-            })?;
+        let listener = listen(config.addr).map_err(|source| MockError::Bind {
+            addr: config.addr,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| MockError::Bind {
             addr: config.addr,
             source,
@@ -194,4 +211,27 @@ pub async fn termination_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+
+    use super::*;
+
+    /// A burst of connections that nobody accepts yet all complete: the queue is not std's 128
+    /// (past it, the kernel drops the SYN and the connect waits for its 1 s retransmit).
+    #[tokio::test]
+    async fn a_burst_of_connects_fits_the_listen_queue() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held: Vec<TcpStream> = (0..400)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500)).unwrap_or_else(|e| {
+                    panic!("connect {i} of 400 not accepted into the queue: {e}")
+                })
+            })
+            .collect();
+        assert_eq!(held.len(), 400);
+    }
 }

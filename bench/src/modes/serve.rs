@@ -75,6 +75,9 @@ pub struct ServeOptions {
     pub run: RunConfig,
     /// `--num-warmups`.
     pub num_warmups: usize,
+    /// `--warmup-output-len`: output tokens of each warm-up (and of the ready check); `None`:
+    /// the first request's, as vLLM sends.
+    pub warmup_output_len: Option<usize>,
     /// `--ready-check-timeout-sec` (`None`: no check).
     pub ready_check: Option<Duration>,
     /// What to compute.
@@ -182,6 +185,34 @@ pub fn prepare(
     Ok((schedule, prepared.into()))
 }
 
+/// The ready check's and the warm-ups' request: the first of `requests` (with its adapter
+/// under `--lora-modules`), with [`ServeOptions::warmup_output_len`] output tokens when set.
+///
+/// # Errors
+/// [`ServeError::NoRequests`] for an empty dataset; [`ServeError::Prepare`] when the backend
+/// cannot send it.
+pub fn warmup_request(
+    endpoint: &HttpEndpoint,
+    requests: &[SampleRequest],
+    options: &ServeOptions,
+) -> Result<PreparedRequest, ServeError> {
+    let first = requests.first().ok_or(ServeError::NoRequests)?;
+    let sample = SampleRequest {
+        expected_output_len: options
+            .warmup_output_len
+            .unwrap_or(first.expected_output_len),
+        ..first.clone()
+    };
+    // The first request's adapter, as `prepare` assigns it.
+    let prepared = match &options.lora {
+        Some(lora) if !lora.names.is_empty() => {
+            endpoint.prepare_as(&sample, lora.assign(1, options.seed)[0])
+        }
+        _ => endpoint.prepare(&sample),
+    };
+    Ok(prepared?)
+}
+
 /// How many warm-ups fill the concurrency: max(`--num-warmups`, `--max-concurrency`) when any
 /// were asked for, else none.
 pub fn warmup_count(options: &ServeOptions) -> usize {
@@ -194,9 +225,9 @@ pub fn warmup_count(options: &ServeOptions) -> usize {
     }
 }
 
-/// Step 2: ready check and warm-ups (when `warm`), then the measured run with its probes;
-/// `cancel` ends it early with what was gathered. Returns the run (probes in
-/// [`RunOutput::probes`]) and the warm-up outcomes.
+/// Step 2: ready check and warm-ups with `warm` (see [`warmup_request`]; `None`: neither),
+/// then the measured run with its probes; `cancel` ends it early with what was gathered.
+/// Returns the run (probes in [`RunOutput::probes`]) and the warm-up outcomes.
 ///
 /// # Errors
 /// [`ServeError::NotReady`] when the ready check never succeeded; [`ServeError::Prepare`] when
@@ -206,13 +237,12 @@ pub async fn run(
     prepared: &Arc<[PreparedRequest]>,
     schedule: &Schedule,
     options: &ServeOptions,
-    warm: bool,
+    warm: Option<&PreparedRequest>,
     cancel: impl Future<Output = ()>,
     on_done: &(dyn Fn(&RequestOutcome) + Sync),
 ) -> Result<(RunOutput, Vec<RequestOutcome>), ServeError> {
-    let first = &prepared[0];
     let mut warmups = Vec::new();
-    if warm {
+    if let Some(first) = warm {
         if let Some(timeout) = options.ready_check {
             runner::ready_check(endpoint, first, timeout)
                 .await
@@ -409,6 +439,7 @@ mod tests {
                 ..RunConfig::default()
             },
             num_warmups: 2,
+            warmup_output_len: None,
             ready_check: None,
             metrics: ServeMetricsConfig::default(),
             steady_threshold: 0.95,

@@ -321,6 +321,7 @@ pub fn serve_options(n: usize, max_concurrency: Option<usize>) -> ServeOptions {
             ..RunConfig::default()
         },
         num_warmups: 0,
+        warmup_output_len: None,
         ready_check: None,
         metrics: ServeMetricsConfig::default(),
         steady_threshold: 0.95,
@@ -339,7 +340,7 @@ pub async fn serve_run(
 ) -> (Schedule, RunOutput) {
     let reqs = requests(options.run.num_requests);
     let (schedule, prepared) = serve::prepare(ep, &reqs, options).unwrap();
-    let (output, _) = serve::run(ep, &prepared, &schedule, options, false, cancel, &|_| {})
+    let (output, _) = serve::run(ep, &prepared, &schedule, options, None, cancel, &|_| {})
         .await
         .unwrap();
     (schedule, output)

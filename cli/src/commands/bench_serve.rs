@@ -136,6 +136,9 @@ fn check_flags(args: &BenchServeArgs) -> Result<()> {
              hf); convert the tokenizer or pass --tokenizer-mode hf"
         ),
     }
+    if args.traffic.warmup_output_len == Some(0) {
+        bail!("--warmup-output-len 0: a warm-up must ask for at least 1 output token");
+    }
     if args.probe_request_rate < 0.0 || !args.probe_request_rate.is_finite() {
         bail!(
             "--probe-request-rate {}: expected a non-negative number of probes per second (0: none)",
@@ -148,11 +151,17 @@ fn check_flags(args: &BenchServeArgs) -> Result<()> {
 /// Runs the command; returns the exit code.
 pub fn run(args: BenchServeArgs) -> Result<i32> {
     check_flags(&args)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.traffic.worker_threads.max(1))
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = if args.traffic.worker_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.traffic.worker_threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the async runtime")?;
     let backend: Backend = args.backend.parse()?;
     let base_url = args
         .base_url
@@ -279,6 +288,7 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
             request_id_prefix: args.request_id_prefix.clone().unwrap_or_else(random_prefix),
         },
         num_warmups: args.traffic.num_warmups,
+        warmup_output_len: args.traffic.warmup_output_len,
         ready_check: (args.ready_check_timeout_sec > 0.0)
             .then(|| Duration::from_secs_f64(args.ready_check_timeout_sec)),
         metrics: ServeMetricsConfig {
@@ -292,6 +302,7 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
     };
     let endpoint = Arc::new(rt.block_on(HttpEndpoint::new(config))?);
     let (schedule, prepared) = serve_mode::prepare(&endpoint, &requests, &options)?;
+    let warmup_request = serve_mode::warmup_request(&endpoint, &requests, &options)?;
     let (ramp_up, request_rate) = match options.traffic {
         Traffic::RampUp {
             strategy,
@@ -364,7 +375,7 @@ pub fn run(args: BenchServeArgs) -> Result<i32> {
             &prepared,
             &schedule,
             &options,
-            run_index == 0,
+            (run_index == 0).then_some(&warmup_request),
             cancel,
             &|_| bar.inc(1),
         ))?;
