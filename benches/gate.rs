@@ -14,14 +14,20 @@
 //!   which makes a second binary that is slower by construction.
 //!
 //! Both default to 0, and then the extra call never happens: the bench measures the kernel.
+//!
+//! # Lock-step mode
+//! Started with `--dyno-lockstep`, the binary does not run criterion: it serves the gate's
+//! lock-step protocol on stdin/stdout (`dyno_regress::lockstep`), timing the very closures
+//! criterion times, in slices of the iteration count the driver asks for.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use dyno_benches::{bench_id, cpu_label, fixtures};
 use dyno_kernels::logits_mask::{LogitsMaskArgs, words_per_row};
 use dyno_kernels::{CpuBackend, Isa, LogitsMaskOp, bandwidth};
+use dyno_regress::lockstep;
 
 /// The injected slowdown of this process: the build-time constant plus the run-time knob.
 fn injected_slowdown() -> f64 {
@@ -62,8 +68,20 @@ impl Injector {
     }
 }
 
-fn logits_mask(c: &mut Criterion, share: f64) {
-    let mut g = c.benchmark_group("gate");
+/// The criterion group: ids are `gate/<bench_id>` in both modes.
+const GROUP: &str = "gate";
+
+/// One benchmark of the suite: its id, the bytes one iteration streams, and one iteration.
+struct GateBench {
+    id: String,
+    bytes: u64,
+    iteration: Box<dyn FnMut()>,
+}
+
+/// The suite, with slowdown `share` injected into every benchmark. Criterion and the lock-step
+/// child run these same closures.
+fn suite(share: f64) -> Vec<GateBench> {
+    let mut out = Vec::new();
     for (isa, vocab, allowed) in [
         (None, 128_256, 0.5),
         (None, 128_256, 0.999),
@@ -79,7 +97,6 @@ fn logits_mask(c: &mut Criterion, share: f64) {
             vocab_size: vocab,
             rows: None,
         };
-        g.throughput(Throughput::Bytes(4 * words_per_row(vocab) as u64));
         let id = bench_id(
             &cpu_label(&cpu),
             "logits_mask",
@@ -87,35 +104,64 @@ fn logits_mask(c: &mut Criterion, share: f64) {
             &format!("b1_v{vocab}_allowed{allowed}"),
         );
         let mut inject = Injector::new(share);
-        g.bench_function(id, |b| {
-            b.iter(|| {
+        out.push(GateBench {
+            id,
+            bytes: 4 * words_per_row(vocab) as u64,
+            iteration: Box::new(move || {
                 inject.run(|| {
-                    cpu.apply_logits_mask(&mut logits, &mask, &args)
+                    cpu.apply_logits_mask(black_box(&mut logits), &mask, &args)
                         .expect("valid mask")
                 })
-            })
+            }),
         });
     }
     // An L2-resident streaming read: the bandwidth reference of the single-row kernels.
     let cpu = CpuBackend::new();
     let data: Vec<f32> = (0..128 * 1024).map(|i| (i % 1024) as f32).collect();
-    g.throughput(Throughput::Bytes(4 * data.len() as u64));
     let mut inject = Injector::new(share);
-    g.bench_function(
-        bench_id(&cpu_label(&cpu), "bandwidth_read", "f32", "l2_512kib_t1"),
-        |b| {
-            b.iter(|| {
-                inject.run(|| {
-                    black_box(bandwidth::read(black_box(&data), 1, cpu.isa()));
-                })
+    out.push(GateBench {
+        id: bench_id(&cpu_label(&cpu), "bandwidth_read", "f32", "l2_512kib_t1"),
+        bytes: 4 * data.len() as u64,
+        iteration: Box::new(move || {
+            inject.run(|| {
+                black_box(bandwidth::read(black_box(&data), 1, cpu.isa()));
             })
-        },
-    );
-    g.finish();
+        }),
+    });
+    out
 }
 
 fn gate(c: &mut Criterion) {
-    logits_mask(c, injected_slowdown());
+    let mut g = c.benchmark_group(GROUP);
+    for mut bench in suite(injected_slowdown()) {
+        g.throughput(Throughput::Bytes(bench.bytes));
+        g.bench_function(&bench.id, |b| b.iter(&mut bench.iteration));
+    }
+    g.finish();
+}
+
+/// `gate --dyno-lockstep`: the regression gate's lock-step child (see
+/// `dyno_regress::lockstep`): the same benchmarks, timed in slices the driver asks for.
+fn lockstep() {
+    let mut benches: Vec<(String, lockstep::SliceFn<'_>)> = suite(injected_slowdown())
+        .into_iter()
+        .map(|mut b| {
+            let run: lockstep::SliceFn<'_> = Box::new(move |iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    (b.iteration)();
+                }
+                start.elapsed()
+            });
+            (format!("{GROUP}/{}", b.id), run)
+        })
+        .collect();
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    if let Err(e) = lockstep::serve(&mut benches, stdin, stdout) {
+        eprintln!("lock-step child: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Short defaults (a gate block runs many processes); command-line flags override them.
@@ -135,6 +181,10 @@ criterion_group! {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == lockstep::FLAG) {
+        lockstep();
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

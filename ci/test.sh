@@ -62,11 +62,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 step "benchmark smoke run (each bench executed once)"
 DYNO_BENCH_PROFILE=quick cargo bench --locked -p dyno-benches -- --test
 
-step "regression gate smoke (A/A on two benchmarks: exit 0 or 3, never 1)"
+step "regression gate smoke (A/A on two benchmarks in lock-step: exit 0 or 3, never 1)"
+# Same binary on both sides, taking turns in shuffled order: the A/A log-ratios are symmetric by
+# construction, so a false fail has probability <= q. The smoke uses q = 0.001 (one CI run in a
+# thousand, not one in a hundred); the PR gate keeps q = 0.01.
 gate_code=0
-DYNO_GATE_SUITE=gate DYNO_GATE_BLOCKS=6 DYNO_GATE_RETRIES=0 \
+DYNO_GATE_SUITE=gate DYNO_GATE_BLOCKS=8 DYNO_GATE_RETRIES=0 \
 DYNO_GATE_BENCH='logits_mask/f32/b1_v32000_allowed0\.5|bandwidth_read' \
-  ci/bench-gate.sh HEAD HEAD --quick || gate_code=$?
+  ci/bench-gate.sh HEAD HEAD --interleave lockstep --q 0.001 || gate_code=$?
 case $gate_code in
   0|3) echo "gate smoke: exit $gate_code (0 = pass, 3 = inconclusive on a noisy machine)";;
   *) echo "gate smoke: exit $gate_code: an A/A gate run must never report a regression or fail"; exit 1;;

@@ -19,6 +19,7 @@ mod dataset_args;
 mod engine_endpoint;
 mod git;
 mod health;
+mod lockstep;
 mod machine;
 mod output;
 mod schedule;

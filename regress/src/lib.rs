@@ -38,6 +38,8 @@
 //! - [`Baseline`], [`baseline::update`], [`baseline::read_history`]:
 //!   `baselines/<profile-key>/<suite>.json` and its history.
 //! - [`Report`]: JSON and markdown.
+//! - [`lockstep`]: the protocol and schedule that measure the builds of a block in turns of
+//!   short slices (both processes alive at once), so the machine's slow spells hit both sides.
 //! - [`calibrate::replay`]: replays the rule (and criterion's) on recorded A/A, A/A′ and
 //!   injected-slowdown blocks to measure false-fail rate and power.
 //!
@@ -74,6 +76,7 @@ pub mod error;
 pub mod horizon;
 pub mod import;
 mod judge;
+pub mod lockstep;
 mod observation;
 pub mod report;
 mod stage;

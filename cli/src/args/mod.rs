@@ -70,6 +70,56 @@ pub enum RegressCommand {
     Calibrate(CalibrateArgs),
 }
 
+/// How the processes of a gate block take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interleave {
+    /// Lock-step when every build of the run supports it, else one process after another.
+    Auto,
+    /// All processes of a block alive at once, taking turns at short slices of each benchmark
+    /// (a slow spell of the machine hits every side alike).
+    Lockstep,
+    /// One criterion process after another (what revisions without lock-step mode support).
+    Process,
+}
+
+/// Lock-step slicing (see `dyno_regress::lockstep`).
+#[derive(Debug, Clone, Args)]
+pub struct SliceArgs {
+    /// How the builds of a block take turns.
+    #[arg(long, value_enum, default_value_t = Interleave::Auto)]
+    pub interleave: Interleave,
+    /// Lock-step: the wall time of one slice, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    pub slice_ms: f64,
+    /// Lock-step: measured rounds per benchmark and block (each round: one slice per process).
+    #[arg(long, default_value_t = 15)]
+    pub rounds: u32,
+}
+
+impl SliceArgs {
+    /// The slicing of the library, checked.
+    pub fn config(&self) -> anyhow::Result<dyno_regress::lockstep::SliceConfig> {
+        if !(self.slice_ms.is_finite() && (0.1..=1000.0).contains(&self.slice_ms)) {
+            anyhow::bail!(
+                "--slice-ms {} is out of range: it must be 0.1 to 1000 ms (10 by default)",
+                self.slice_ms
+            );
+        }
+        if self.rounds < 3 {
+            anyhow::bail!(
+                "--rounds {} is too few for a median; use at least 5 (15 by default)",
+                self.rounds
+            );
+        }
+        Ok(dyno_regress::lockstep::SliceConfig {
+            slice: std::time::Duration::from_secs_f64(self.slice_ms / 1000.0),
+            rounds: self.rounds,
+            ..Default::default()
+        })
+    }
+}
+
 /// The decision rule's knobs (defaults of issue 5 §2).
 #[derive(Debug, Clone, Args)]
 pub struct JudgeArgs {
@@ -146,6 +196,9 @@ pub struct RunArgs {
     /// `baseline update --from`).
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
+    /// Lock-step slicing.
+    #[command(flatten)]
+    pub slices: SliceArgs,
     /// Decision rule.
     #[command(flatten)]
     pub judge: JudgeArgs,
@@ -275,6 +328,9 @@ pub struct CalibrateArgs {
     /// Cargo target directory; default: the workspace's own `target/`.
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
+    /// Lock-step slicing.
+    #[command(flatten)]
+    pub slices: SliceArgs,
     /// Decision rule.
     #[command(flatten)]
     pub judge: JudgeArgs,

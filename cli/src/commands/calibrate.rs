@@ -15,9 +15,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::args::CalibrateArgs;
+use dyno_regress::lockstep::SliceConfig;
+
+use crate::args::{CalibrateArgs, Interleave};
 use crate::bench_process::{BenchBinary, Filter, Timings};
 use crate::health::CpuTimes;
+use crate::lockstep::{Block, LockstepChild};
 use crate::{compile, git, machine, output};
 
 /// The suite calibration measures (it has the slowdown knobs).
@@ -226,6 +229,21 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
     };
     let filter = Filter::Regex(args.bench.clone());
     let scratch = work.join("criterion-calibrate");
+    let lockstep = if args.slices.interleave == Interleave::Process {
+        None
+    } else {
+        let ids = processes[0].binary.list(&filter, &scratch.join("list"))?;
+        match LockstepChild::spawn(&processes[0].binary, "A")? {
+            Some(child) => {
+                child.quit()?;
+                Some((args.slices.config()?, ids))
+            }
+            None if args.slices.interleave == Interleave::Lockstep => {
+                bail!("--interleave lockstep: this build's `gate` bench has no lock-step mode")
+            }
+            None => None,
+        }
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -245,6 +263,8 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
             "bench": args.bench,
             "blocks": blocks,
             "timings": timings,
+            "interleave": if lockstep.is_some() { "lockstep" } else { "process" },
+            "slices": lockstep.as_ref().map(|(c, _)| c),
             "dirty": here.dirty,
             "date": date,
             "build_seconds": build_s,
@@ -262,25 +282,33 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
     let before = CpuTimes::read();
     let mut order: Vec<usize> = (0..processes.len()).collect();
     for block in 0..blocks {
-        order.shuffle(&mut rng);
         let block_start = Instant::now();
-        for &i in &order {
-            let p = &processes[i];
-            let t = Instant::now();
-            let home = scratch.join(&p.name);
-            let results = p
-                .binary
-                .measure(&filter, timings, &home)
-                .with_context(|| format!("block {block}, process {}", p.name))?;
-            data.runs.push(ProcessRun {
-                block,
-                process: p.name.clone(),
-                seconds: t.elapsed().as_secs_f64(),
-                benchmarks: results
-                    .into_iter()
-                    .map(|b| (b.id, b.per_iteration_ns))
-                    .collect(),
-            });
+        match &lockstep {
+            Some((config, ids)) => {
+                data.runs
+                    .extend(lockstep_block(&processes, ids, config, block, &mut rng)?);
+            }
+            None => {
+                order.shuffle(&mut rng);
+                for &i in &order {
+                    let p = &processes[i];
+                    let t = Instant::now();
+                    let home = scratch.join(&p.name);
+                    let results = p
+                        .binary
+                        .measure(&filter, timings, &home)
+                        .with_context(|| format!("block {block}, process {}", p.name))?;
+                    data.runs.push(ProcessRun {
+                        block,
+                        process: p.name.clone(),
+                        seconds: t.elapsed().as_secs_f64(),
+                        benchmarks: results
+                            .into_iter()
+                            .map(|b| (b.id, b.per_iteration_ns))
+                            .collect(),
+                    });
+                }
+            }
         }
         if let (Some(a), Some(b)) = (before, CpuTimes::read()) {
             data.health.steal_time_fraction = a.steal_fraction(&b);
@@ -295,4 +323,50 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
         );
     }
     Ok(data)
+}
+
+/// One lock-step calibration block: every process alive at once, each benchmark (in a shuffled
+/// order) sliced over all of them; one [`ProcessRun`] per process, its samples the slices.
+fn lockstep_block(
+    processes: &[Process],
+    ids: &[String],
+    config: &SliceConfig,
+    block: u32,
+    rng: &mut StdRng,
+) -> Result<Vec<ProcessRun>> {
+    let started = Instant::now();
+    let mut children = Vec::with_capacity(processes.len());
+    for p in processes {
+        children.push(
+            LockstepChild::spawn(&p.binary, &p.name)?
+                .with_context(|| format!("process {} has no lock-step mode", p.name))?,
+        );
+    }
+    let mut children = Block(children);
+    let mut runs: Vec<ProcessRun> = processes
+        .iter()
+        .map(|p| ProcessRun {
+            block,
+            process: p.name.clone(),
+            seconds: 0.0,
+            benchmarks: BTreeMap::new(),
+        })
+        .collect();
+    let all: Vec<usize> = (0..processes.len()).collect();
+    let mut order = ids.to_vec();
+    order.shuffle(rng);
+    for id in &order {
+        let times = children
+            .measure(&all, id, config, rng)
+            .with_context(|| format!("block {block}, benchmark `{id}`"))?;
+        for (run, values) in runs.iter_mut().zip(times.times) {
+            run.benchmarks.insert(id.clone(), values);
+        }
+    }
+    children.quit()?;
+    let share = started.elapsed().as_secs_f64() / processes.len() as f64;
+    for run in &mut runs {
+        run.seconds = share;
+    }
+    Ok(runs)
 }

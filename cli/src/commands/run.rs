@@ -14,11 +14,17 @@ use dyno_stats::record::{
     GitInfo, HealthRecord, RunRecord, SCHEMA_VERSION, SampleSeries, Side, Unit,
 };
 
-use crate::args::RunArgs;
+use dyno_regress::lockstep::SliceConfig;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::args::{Interleave, RunArgs};
 use crate::bench_process::{BenchBinary, Filter, Timings, exact_any};
 use crate::commands::judge_config;
 use crate::git::{self, Checkout};
 use crate::health::CpuTimes;
+use crate::lockstep::{Block, LockstepChild};
 use crate::schedule::{Slot, abba};
 use crate::{compile, machine, output};
 
@@ -34,8 +40,12 @@ struct Plan<'a> {
     base: &'a BenchBinary,
     head: &'a BenchBinary,
     filter: Filter,
+    /// The selected benchmark ids (either side), for lock-step blocks.
+    ids: Vec<String>,
     sentinel: Option<&'a str>,
     timings: Timings,
+    /// Lock-step slicing; `None`: one criterion process after another.
+    lockstep: Option<SliceConfig>,
     scratch: &'a Path,
 }
 
@@ -118,12 +128,18 @@ pub fn run(args: RunArgs) -> Result<i32> {
             measurement_s: args.measurement_time,
         }
     };
+    let mut ids: Vec<String> = base_ids.iter().chain(&head_ids).cloned().collect();
+    ids.sort();
+    ids.dedup();
+    let (lockstep, interleave_note) = interleave(&args, &base, &head)?;
     let plan = Plan {
         base: &base,
         head: &head,
         filter,
+        ids,
         sentinel: sentinel.as_deref(),
         timings,
+        lockstep,
         scratch: &scratch,
     };
 
@@ -143,6 +159,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         tracing::info!(suspects = ?screening.suspects, blocks = k2, "stage 2: confirming");
         let plan2 = Plan {
             filter: Filter::Regex(Some(exact_any(&screening.suspects))),
+            ids: screening.suspects.clone(),
             ..plan
         };
         let stage2 = measure(&plan2, args.blocks, k2, args.seed.wrapping_add(1))?;
@@ -151,6 +168,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         confirm(&screening, &cmp2, &config)?
     };
     judgement.notes.push(remark);
+    judgement.notes.push(interleave_note);
     if same {
         judgement.notes.push(format!(
             "base and head are the same commit ({}): one build measured on both sides (an A/A run)",
@@ -192,12 +210,135 @@ fn describe(c: &Checkout) -> String {
     format!("{} ({}{dirty})", c.spec, git::short(&c.commit))
 }
 
-/// Measures blocks `first..first + count`: per block, base and head over every selected
-/// benchmark and two base-build processes of the sentinel, in ABBA order.
+/// Lock-step when asked for, or (`auto`) when both builds speak it; the note says which.
+fn interleave(
+    args: &RunArgs,
+    base: &BenchBinary,
+    head: &BenchBinary,
+) -> Result<(Option<SliceConfig>, String)> {
+    let config = args.slices.config()?;
+    if args.slices.interleave == Interleave::Process {
+        return Ok((
+            None,
+            "blocks: one criterion process per side (--interleave process)".into(),
+        ));
+    }
+    let mut missing = Vec::new();
+    for (side, binary) in [("base", base), ("head", head)] {
+        match LockstepChild::spawn(binary, side)? {
+            Some(child) => child.quit()?,
+            None => missing.push(side),
+        }
+    }
+    if missing.is_empty() {
+        let note = format!(
+            "blocks: lock-step, {} rounds of {:.0} ms slices per benchmark and block",
+            config.rounds,
+            config.slice.as_secs_f64() * 1000.0
+        );
+        return Ok((Some(config), note));
+    }
+    if args.slices.interleave == Interleave::Lockstep {
+        bail!(
+            "--interleave lockstep: the {} build of suite `{}` has no lock-step mode (its bench \
+             binary does not answer `{}`); use --interleave process or auto",
+            missing.join(" and "),
+            args.suite,
+            dyno_regress::lockstep::FLAG
+        );
+    }
+    Ok((
+        None,
+        format!(
+            "blocks: one criterion process per side, because the {} build has no lock-step mode",
+            missing.join(" and ")
+        ),
+    ))
+}
+
+/// Measures blocks `first..first + count`, in lock-step or one process after another.
 fn measure(plan: &Plan<'_>, first: u32, count: u32, seed: u64) -> Result<Stage> {
+    match plan.lockstep {
+        Some(config) => measure_lockstep(plan, &config, first, count, seed),
+        None => measure_processes(plan, first, count, seed),
+    }
+}
+
+/// Lock-step blocks: per block a fresh base, head and (with a sentinel) second base process,
+/// all alive at once; every selected benchmark, in a shuffled order, gets `rounds` rounds of
+/// one slice per process. The block value of a side is its median slice. The sentinel compares
+/// the two base processes.
+fn measure_lockstep(
+    plan: &Plan<'_>,
+    config: &SliceConfig,
+    first: u32,
+    count: u32,
+    seed: u64,
+) -> Result<Stage> {
     let before = CpuTimes::read();
-    let mut observations = Vec::new();
-    let mut samples = Vec::new();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rec = Recorder::default();
+    let mut push = |id: String, side: Side, block: u32, values: Vec<f64>| -> Result<()> {
+        let value = dyno_stats::median(&values)
+            .with_context(|| format!("block {block}, `{id}`: no usable slice"))?;
+        rec.push(id, side, block, value, values);
+        Ok(())
+    };
+    for block in first..first + count {
+        let block_start = Instant::now();
+        let spawn = |binary: &BenchBinary, name: &str| -> Result<LockstepChild> {
+            LockstepChild::spawn(binary, name)?
+                .with_context(|| format!("the {name} build lost its lock-step mode"))
+        };
+        let mut children = vec![spawn(plan.base, "base")?, spawn(plan.head, "head")?];
+        if plan.sentinel.is_some() {
+            children.push(spawn(plan.base, "sentinel")?);
+        }
+        let mut children = Block(children);
+        let mut order = plan.ids.clone();
+        order.shuffle(&mut rng);
+        for id in &order {
+            let sentinel = plan.sentinel == Some(id.as_str());
+            let mut procs: Vec<usize> = (0..2).filter(|&i| children.has(i, id)).collect();
+            if sentinel {
+                procs.push(2);
+            }
+            let times = children
+                .measure(&procs, id, config, &mut rng)
+                .with_context(|| format!("block {block}, benchmark `{id}`"))?;
+            for (&p, values) in procs.iter().zip(times.times) {
+                match p {
+                    0 => {
+                        if sentinel {
+                            push(
+                                format!("{SENTINEL_PREFIX}{id}"),
+                                Side::Base,
+                                block,
+                                values.clone(),
+                            )?;
+                        }
+                        push(id.clone(), Side::Base, block, values)?;
+                    }
+                    1 => push(id.clone(), Side::Head, block, values)?,
+                    _ => push(format!("{SENTINEL_PREFIX}{id}"), Side::Head, block, values)?,
+                }
+            }
+        }
+        children.quit()?;
+        tracing::info!(
+            block,
+            seconds = block_start.elapsed().as_secs_f64(),
+            "block done"
+        );
+    }
+    Ok(rec.finish(before))
+}
+
+/// Process blocks: per block, base and head over every selected benchmark and two base-build
+/// processes of the sentinel, in ABBA order.
+fn measure_processes(plan: &Plan<'_>, first: u32, count: u32, seed: u64) -> Result<Stage> {
+    let before = CpuTimes::read();
+    let mut rec = Recorder::default();
     let order = abba(count, seed, plan.sentinel.is_some());
     for (k, slots) in order.iter().enumerate() {
         let block = first + k as u32;
@@ -224,15 +365,8 @@ fn measure(plan: &Plan<'_>, first: u32, count: u32, seed: u64) -> Result<Stage> 
                 } else {
                     b.id.clone()
                 };
-                observations.push(Observation::time_ns(&id, side, block, b.block_time_ns()));
-                samples.push(SampleSeries {
-                    benchmark: id,
-                    metric: "time".into(),
-                    unit: Unit::Ns,
-                    side: Some(side),
-                    block: Some(block),
-                    values: b.per_iteration_ns,
-                });
+                let value = b.block_time_ns();
+                rec.push(id, side, block, value, b.per_iteration_ns);
             }
             let _ = std::fs::remove_dir_all(&home);
         }
@@ -242,18 +376,46 @@ fn measure(plan: &Plan<'_>, first: u32, count: u32, seed: u64) -> Result<Stage> 
             "block done"
         );
     }
-    let steal = match (before, CpuTimes::read()) {
-        (Some(a), Some(b)) => a.steal_fraction(&b),
-        _ => None,
-    };
-    Ok(Stage {
-        observations,
-        samples,
-        health: HealthRecord {
-            steal_time_fraction: steal,
-            flags: Vec::new(),
-        },
-    })
+    Ok(rec.finish(before))
+}
+
+/// A stage's observations and raw samples, as its blocks are measured.
+#[derive(Default)]
+struct Recorder {
+    observations: Vec<Observation>,
+    samples: Vec<SampleSeries>,
+}
+
+impl Recorder {
+    /// One side's block value of a benchmark, with the samples it summarises.
+    fn push(&mut self, id: String, side: Side, block: u32, value: f64, values: Vec<f64>) {
+        self.observations
+            .push(Observation::time_ns(&id, side, block, value));
+        self.samples.push(SampleSeries {
+            benchmark: id,
+            metric: "time".into(),
+            unit: Unit::Ns,
+            side: Some(side),
+            block: Some(block),
+            values,
+        });
+    }
+
+    /// The stage, with the machine's health since `before` (steal time).
+    fn finish(self, before: Option<CpuTimes>) -> Stage {
+        let steal = match (before, CpuTimes::read()) {
+            (Some(a), Some(b)) => a.steal_fraction(&b),
+            _ => None,
+        };
+        Stage {
+            observations: self.observations,
+            samples: self.samples,
+            health: HealthRecord {
+                steal_time_fraction: steal,
+                flags: Vec::new(),
+            },
+        }
+    }
 }
 
 fn run_record(
