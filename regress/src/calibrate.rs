@@ -28,13 +28,13 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use dyno_stats::WalshAverages;
 use dyno_stats::record::{HealthRecord, MachineProfile};
-use dyno_stats::{WalshAverages, median};
 
 use crate::comparison::{BenchmarkData, Comparison, Timing};
 use crate::config::{JudgeConfig, NoiseModel};
 use crate::error::{RegressError, Result};
-use crate::observation::SENTINEL_PREFIX;
+use crate::observation::{BlockStatistic, SENTINEL_PREFIX};
 use crate::stage::{ScreenConfig, confirm, screen};
 use crate::verdict::{Outcome, Verdict};
 
@@ -117,6 +117,9 @@ pub struct ReplayConfig {
     pub judge: JudgeConfig,
     /// Stage-1 suspect rule.
     pub screen: ScreenConfig,
+    /// Block statistic of each process's samples.
+    #[serde(default)]
+    pub statistic: BlockStatistic,
 }
 
 impl Default for ReplayConfig {
@@ -129,6 +132,7 @@ impl Default for ReplayConfig {
             criterion_resamples: 2000,
             judge: JudgeConfig::default(),
             screen: ScreenConfig::default(),
+            statistic: BlockStatistic::Median,
         }
     }
 }
@@ -181,11 +185,7 @@ struct Paired<'a> {
     by_bench: BTreeMap<&'a str, Vec<Row<'a>>>,
 }
 
-fn block_median(values: &[f64]) -> Option<f64> {
-    median(values).ok().filter(|m| *m > 0.0 && m.is_finite())
-}
-
-fn paired<'a>(data: &'a CalibrationData, process: &str) -> Paired<'a> {
+fn paired<'a>(data: &'a CalibrationData, process: &str, statistic: BlockStatistic) -> Paired<'a> {
     let mut reference: BTreeMap<(u32, &str), &[f64]> = BTreeMap::new();
     for run in data.runs.iter().filter(|r| r.process == data.reference) {
         for (id, v) in &run.benchmarks {
@@ -196,7 +196,7 @@ fn paired<'a>(data: &'a CalibrationData, process: &str) -> Paired<'a> {
     for run in data.runs.iter().filter(|r| r.process == process) {
         for (id, v) in &run.benchmarks {
             if let Some(base) = reference.get(&(run.block, id.as_str()))
-                && let (Some(a), Some(b)) = (block_median(base), block_median(v))
+                && let (Some(a), Some(b)) = (statistic.of(base), statistic.of(v))
             {
                 by_bench.entry(id.as_str()).or_default().push((
                     run.block,
@@ -213,8 +213,13 @@ fn paired<'a>(data: &'a CalibrationData, process: &str) -> Paired<'a> {
 /// Calibrated noise per benchmark from the A/A′ process: the root mean square of the
 /// Hodges–Lehmann effects of consecutive, disjoint chunks of `chunk` blocks (the spread a gate
 /// run of that many blocks sees between two builds of identical code, layout offset included).
-pub fn noise(data: &CalibrationData, aprime: &str, chunk: usize) -> BTreeMap<String, f64> {
-    let p = paired(data, aprime);
+pub fn noise(
+    data: &CalibrationData,
+    aprime: &str,
+    chunk: usize,
+    statistic: BlockStatistic,
+) -> BTreeMap<String, f64> {
+    let p = paired(data, aprime, statistic);
     let chunk = chunk.max(2);
     let mut out = BTreeMap::new();
     for (id, rows) in &p.by_bench {
@@ -297,7 +302,7 @@ pub fn replay(
                 .into(),
         ));
     }
-    let null = paired(data, &data.sentinel);
+    let null = paired(data, &data.sentinel, config.statistic);
     let benches: Vec<&str> = null.by_bench.keys().copied().collect();
     if benches.is_empty() {
         return Err(invalid(format!(
@@ -308,9 +313,9 @@ pub fn replay(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut results = Vec::new();
     for condition in &data.conditions {
-        let cond = paired(data, &condition.process);
+        let cond = paired(data, &condition.process, config.statistic);
         let blocks = cond.by_bench.values().map(Vec::len).min().unwrap_or(0);
-        let stage2 = config.judge.min_blocks(4) + 1;
+        let stage2 = config.judge.confirm_blocks(4, config.screen_blocks);
         if blocks < config.screen_blocks + stage2 {
             return Err(invalid(format!(
                 "condition `{}` has {blocks} usable block(s); the replay needs at least {} \
@@ -475,7 +480,7 @@ fn replay_once(
     let judgement = if screening.suspects.is_empty() {
         screening.judgement
     } else {
-        let k2 = (judge.min_blocks(screening.suspects.len()) + 1).max(k1);
+        let k2 = judge.confirm_blocks(screening.suspects.len(), k1);
         let mut fresh = Vec::new();
         for (j, (id, rows)) in family.iter().enumerate() {
             if screening.suspects.contains(id) {
@@ -614,7 +619,7 @@ mod tests {
             criterion_resamples: 200,
             ..ReplayConfig::default()
         };
-        let c = replay(&d, &noise(&d, "A2", 8), &config).unwrap();
+        let c = replay(&d, &noise(&d, "A2", 8, BlockStatistic::Median), &config).unwrap();
         assert_eq!(c.results[0].dyno_fail, 0.0);
         assert!(c.results[1].dyno_fail > 0.9, "{:?}", c.results[1]);
         assert!((c.results[1].measured_change - 0.05).abs() < 0.005);

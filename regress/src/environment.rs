@@ -20,14 +20,19 @@ pub(crate) fn assess(cmp: &Comparison, config: &JudgeConfig) -> Result<Environme
                 let effect =
                     Effect::from_log(hl.estimate, hl.ci.lower, hl.ci.upper, config.ci_level);
                 let in_band =
-                    effect.change.abs() <= config.sentinel.band && p >= config.sentinel.alpha;
+                    config
+                        .sentinel
+                        .in_band(effect.change, effect.ci_lower, effect.ci_upper, p);
                 if !in_band {
                     notes.push(format!(
-                        "sentinel `{}` is out of band: {:+.2} % (band ±{:.2} %), two-sided p = {:.2e} (limit {}); \
-                         the machine treated the two sides differently",
+                        "sentinel `{}` is out of band: {:+.2} % [{:+.2} %, {:+.2} %] (band ±{:.2} %, {:?} test), \
+                         two-sided p = {:.2e} (limit {}); the machine treated the two sides differently",
                         s.id,
                         effect.change * 100.0,
+                        effect.ci_lower * 100.0,
+                        effect.ci_upper * 100.0,
                         config.sentinel.band * 100.0,
+                        config.sentinel.band_test,
                         p,
                         config.sentinel.alpha
                     ));

@@ -84,11 +84,11 @@ mod verdict;
 
 pub use baseline::{Baseline, BaselineEntry, HistoryEntry};
 pub use comparison::{BenchmarkData, Comparison, CounterPair, Timing};
-pub use config::{EffectRule, JudgeConfig, MissingPolicy, NoiseModel, SentinelRule};
+pub use config::{BandTest, EffectRule, JudgeConfig, MissingPolicy, NoiseModel, SentinelRule};
 pub use error::{RegressError, Result};
 pub use horizon::HorizonConfig;
 pub use judge::judge;
-pub use observation::{Metric, Observation, SENTINEL_PREFIX, is_sentinel};
+pub use observation::{BlockStatistic, Metric, Observation, SENTINEL_PREFIX, is_sentinel};
 pub use report::{Report, ReportContext};
 pub use stage::{ScreenConfig, Screening, confirm, screen};
 pub use verdict::{

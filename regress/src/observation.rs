@@ -73,3 +73,44 @@ impl Observation {
 pub fn is_sentinel(id: &str) -> bool {
     id.starts_with(SENTINEL_PREFIX)
 }
+
+/// How a block's samples of one side (criterion's samples or lock-step slices, in ns per
+/// iteration) become its one value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockStatistic {
+    /// The median sample: robust to a minority of disturbed samples.
+    #[default]
+    Median,
+    /// The fastest sample: interference only ever adds time, so on a machine whose
+    /// neighbours slow most samples the floor is the steadiest estimate of the code's own
+    /// cost (Chen & Revels 2016, the rule of Julia's BenchmarkTools); one lucky sample moves it.
+    Min,
+}
+
+impl BlockStatistic {
+    /// The statistic of `samples`; `None` when there is none or it is not a positive finite
+    /// time.
+    pub fn of(self, samples: &[f64]) -> Option<f64> {
+        let v = match self {
+            BlockStatistic::Median => dyno_stats::median(samples).ok()?,
+            BlockStatistic::Min => samples.iter().copied().reduce(f64::min)?,
+        };
+        (v > 0.0 && v.is_finite()).then_some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_statistics() {
+        let s = [5.0, 3.0, 9.0, 4.0];
+        assert_eq!(BlockStatistic::Median.of(&s), Some(4.5));
+        assert_eq!(BlockStatistic::Min.of(&s), Some(3.0));
+        assert_eq!(BlockStatistic::Min.of(&[]), None);
+        assert_eq!(BlockStatistic::Median.of(&[0.0]), None);
+        assert_eq!(BlockStatistic::Min.of(&[f64::NAN]), None);
+    }
+}

@@ -95,6 +95,28 @@ pub struct SliceArgs {
     /// Lock-step: measured rounds per benchmark and block (each round: one slice per process).
     #[arg(long, default_value_t = 15)]
     pub rounds: u32,
+    /// Block value of a side's lock-step slices (and, in calibration replays, of any
+    /// process's samples): `median`, or `min` (the fastest).
+    #[arg(long, value_enum, default_value_t = Statistic::Median)]
+    pub statistic: Statistic,
+}
+
+/// `--statistic`: see [`dyno_regress::BlockStatistic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Statistic {
+    /// The median sample.
+    Median,
+    /// The fastest sample.
+    Min,
+}
+
+impl From<Statistic> for dyno_regress::BlockStatistic {
+    fn from(s: Statistic) -> Self {
+        match s {
+            Statistic::Median => dyno_regress::BlockStatistic::Median,
+            Statistic::Min => dyno_regress::BlockStatistic::Min,
+        }
+    }
 }
 
 impl SliceArgs {

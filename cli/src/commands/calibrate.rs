@@ -33,7 +33,8 @@ pub fn run(args: CalibrateArgs) -> Result<i32> {
         None => record(&args)?,
     };
     let screen_blocks = args.screen_blocks;
-    data.noise = noise(&data, "Aprime", screen_blocks);
+    let statistic = args.slices.statistic.into();
+    data.noise = noise(&data, "Aprime", screen_blocks, statistic);
     output::write_file(&args.out, &serde_json::to_vec_pretty(&data)?)?;
     let config = ReplayConfig {
         family: args.family,
@@ -50,6 +51,7 @@ pub fn run(args: CalibrateArgs) -> Result<i32> {
             missing: MissingPolicy::Report,
             ..JudgeConfig::default()
         },
+        statistic,
         ..ReplayConfig::default()
     };
     let started = Instant::now();

@@ -7,13 +7,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use dyno_regress::{
-    Comparison, JudgeConfig, Observation, Report, ReportContext, SENTINEL_PREFIX, ScreenConfig,
-    confirm, screen,
+    Comparison, Observation, Report, ReportContext, SENTINEL_PREFIX, ScreenConfig, confirm, screen,
 };
 use dyno_stats::record::{
     GitInfo, HealthRecord, RunRecord, SCHEMA_VERSION, SampleSeries, Side, Unit,
 };
 
+use dyno_regress::BlockStatistic;
 use dyno_regress::lockstep::SliceConfig;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -46,6 +46,8 @@ struct Plan<'a> {
     timings: Timings,
     /// Lock-step slicing; `None`: one criterion process after another.
     lockstep: Option<SliceConfig>,
+    /// Block value of a side's lock-step slices.
+    statistic: BlockStatistic,
     scratch: &'a Path,
 }
 
@@ -140,6 +142,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         sentinel: sentinel.as_deref(),
         timings,
         lockstep,
+        statistic: args.slices.statistic.into(),
         scratch: &scratch,
     };
 
@@ -155,7 +158,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mut judgement = if screening.suspects.is_empty() {
         screening.judgement
     } else {
-        let k2 = stage2_blocks(&config, screening.suspects.len(), args.blocks);
+        let k2 = config.confirm_blocks(screening.suspects.len(), args.blocks as usize) as u32;
         tracing::info!(suspects = ?screening.suspects, blocks = k2, "stage 2: confirming");
         let plan2 = Plan {
             filter: Filter::Regex(Some(exact_any(&screening.suspects))),
@@ -193,12 +196,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
         profile: Some(profile.key()),
     };
     output::emit(&Report::new(judgement, context), &args.output)
-}
-
-/// Fresh blocks for the suspects: enough for the smaller family to reach `q`, and never fewer
-/// than stage 1 had.
-fn stage2_blocks(config: &JudgeConfig, suspects: usize, stage1: u32) -> u32 {
-    (config.min_blocks(suspects) as u32 + 1).max(stage1)
 }
 
 fn describe(c: &Checkout) -> String {
@@ -276,10 +273,12 @@ fn measure_lockstep(
     seed: u64,
 ) -> Result<Stage> {
     let before = CpuTimes::read();
+    let statistic = plan.statistic;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut rec = Recorder::default();
     let mut push = |id: String, side: Side, block: u32, values: Vec<f64>| -> Result<()> {
-        let value = dyno_stats::median(&values)
+        let value = statistic
+            .of(&values)
             .with_context(|| format!("block {block}, `{id}`: no usable slice"))?;
         rec.push(id, side, block, value, values);
         Ok(())
