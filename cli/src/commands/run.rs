@@ -294,11 +294,20 @@ fn measure_lockstep(
             children.push(spawn(plan.base, "sentinel")?);
         }
         let mut children = Block(children);
+        // The sentinel runs in every block, also when stage 2 re-measures other benchmarks.
         let mut order = plan.ids.clone();
+        if let Some(id) = plan.sentinel
+            && !order.iter().any(|x| x == id)
+        {
+            order.push(id.to_string());
+        }
         order.shuffle(&mut rng);
         for id in &order {
+            let judged = plan.ids.contains(id);
             let sentinel = plan.sentinel == Some(id.as_str());
-            let mut procs: Vec<usize> = (0..2).filter(|&i| children.has(i, id)).collect();
+            let mut procs: Vec<usize> = (0..2)
+                .filter(|&i| children.has(i, id) && (judged || i == 0))
+                .collect();
             if sentinel {
                 procs.push(2);
             }
@@ -306,20 +315,18 @@ fn measure_lockstep(
                 .measure(&procs, id, config, &mut rng)
                 .with_context(|| format!("block {block}, benchmark `{id}`"))?;
             for (&p, values) in procs.iter().zip(times.times) {
-                match p {
-                    0 => {
-                        if sentinel {
-                            push(
-                                format!("{SENTINEL_PREFIX}{id}"),
-                                Side::Base,
-                                block,
-                                values.clone(),
-                            )?;
-                        }
-                        push(id.clone(), Side::Base, block, values)?;
-                    }
-                    1 => push(id.clone(), Side::Head, block, values)?,
-                    _ => push(format!("{SENTINEL_PREFIX}{id}"), Side::Head, block, values)?,
+                if sentinel && p != 1 {
+                    let side = if p == 0 { Side::Base } else { Side::Head };
+                    push(
+                        format!("{SENTINEL_PREFIX}{id}"),
+                        side,
+                        block,
+                        values.clone(),
+                    )?;
+                }
+                if judged && p < 2 {
+                    let side = if p == 0 { Side::Base } else { Side::Head };
+                    push(id.clone(), side, block, values)?;
                 }
             }
         }
