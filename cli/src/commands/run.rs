@@ -246,10 +246,18 @@ fn interleave(
     }
     Ok((
         None,
-        format!(
-            "blocks: one criterion process per side, because the {} build has no lock-step mode",
-            missing.join(" and ")
-        ),
+        if missing.len() == 2 {
+            format!(
+                "blocks: one criterion process per side, because neither build of suite `{}` has \
+                 a lock-step mode",
+                args.suite
+            )
+        } else {
+            format!(
+                "blocks: one criterion process per side, because the {} build has no lock-step mode",
+                missing[0]
+            )
+        },
     ))
 }
 
