@@ -1,7 +1,8 @@
 //! Lock-step bench children: the processes of one gate block, all alive at once, taking turns
 //! at short slices ([`dyno_regress::lockstep`] has the protocol and the schedule).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,9 @@ pub struct LockstepChild {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Its stderr: an anonymous file, read back only when it dies (a pipe nobody reads would
+    /// block a child that writes more than the pipe holds).
+    stderr: File,
     /// The benchmark ids it announced, in index order.
     pub ids: Vec<String>,
 }
@@ -24,11 +28,12 @@ impl LockstepChild {
     /// Starts `binary` as a lock-step child; `Ok(None)` when it does not speak the protocol
     /// (a revision from before lock-step mode).
     pub fn spawn(binary: &BenchBinary, name: &str) -> Result<Option<LockstepChild>> {
+        let stderr = tempfile::tempfile().context("creating a file for a bench child's stderr")?;
         let mut cmd = Command::new(&binary.exe);
         cmd.arg(FLAG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr.try_clone()?);
         for (k, v) in &binary.env {
             cmd.env(k, v);
         }
@@ -69,8 +74,20 @@ impl LockstepChild {
             child,
             stdin,
             stdout,
+            stderr,
             ids,
         }))
+    }
+
+    /// Whether `binary` speaks the lock-step protocol (starts it once and ends it).
+    pub fn probe(binary: &BenchBinary, name: &str) -> Result<bool> {
+        match LockstepChild::spawn(binary, name)? {
+            Some(child) => {
+                child.quit()?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Runs `iters` iterations of `bench`; the slice's wall time in ns.
@@ -91,9 +108,10 @@ impl LockstepChild {
             .with_context(|| format!("lock-step child {} is gone", self.name))?;
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
+            let _ = self.child.wait();
             let mut err = String::new();
-            if let Some(mut e) = self.child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
+            if self.stderr.rewind().is_ok() {
+                let _ = self.stderr.read_to_string(&mut err);
             }
             bail!(
                 "lock-step child {} died running `{bench}`: {}",
@@ -135,6 +153,23 @@ impl Slicer for Block {
 }
 
 impl Block {
+    /// Starts one lock-step child per `(binary, name)`, all alive at once; fails when one of
+    /// them does not speak the protocol (callers [`LockstepChild::probe`] first).
+    pub fn spawn<'a>(
+        processes: impl IntoIterator<Item = (&'a BenchBinary, &'a str)>,
+    ) -> Result<Block> {
+        let mut children = Vec::new();
+        for (binary, name) in processes {
+            children.push(LockstepChild::spawn(binary, name)?.with_context(|| {
+                format!(
+                    "{name} ({}) has no lock-step mode any more",
+                    binary.exe.display()
+                )
+            })?);
+        }
+        Ok(Block(children))
+    }
+
     /// Measures `bench` on the children `processes` (indices into the block) in lock-step.
     pub fn measure(
         &mut self,

@@ -235,15 +235,12 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
         None
     } else {
         let ids = processes[0].binary.list(&filter, &scratch.join("list"))?;
-        match LockstepChild::spawn(&processes[0].binary, "A")? {
-            Some(child) => {
-                child.quit()?;
-                Some((args.slices.config()?, ids))
-            }
-            None if args.slices.interleave == Interleave::Lockstep => {
-                bail!("--interleave lockstep: this build's `gate` bench has no lock-step mode")
-            }
-            None => None,
+        if LockstepChild::probe(&processes[0].binary, "A")? {
+            Some((args.slices.config()?, ids))
+        } else if args.slices.interleave == Interleave::Lockstep {
+            bail!("--interleave lockstep: this build's `gate` bench has no lock-step mode")
+        } else {
+            None
         }
     };
     let now = SystemTime::now()
@@ -337,14 +334,7 @@ fn lockstep_block(
     rng: &mut StdRng,
 ) -> Result<Vec<ProcessRun>> {
     let started = Instant::now();
-    let mut children = Vec::with_capacity(processes.len());
-    for p in processes {
-        children.push(
-            LockstepChild::spawn(&p.binary, &p.name)?
-                .with_context(|| format!("process {} has no lock-step mode", p.name))?,
-        );
-    }
-    let mut children = Block(children);
+    let mut children = Block::spawn(processes.iter().map(|p| (&p.binary, p.name.as_str())))?;
     let mut runs: Vec<ProcessRun> = processes
         .iter()
         .map(|p| ProcessRun {

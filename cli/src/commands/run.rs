@@ -222,9 +222,8 @@ fn interleave(
     }
     let mut missing = Vec::new();
     for (side, binary) in [("base", base), ("head", head)] {
-        match LockstepChild::spawn(binary, side)? {
-            Some(child) => child.quit()?,
-            None => missing.push(side),
+        if !LockstepChild::probe(binary, side)? {
+            missing.push(side);
         }
     }
     if missing.is_empty() {
@@ -293,15 +292,11 @@ fn measure_lockstep(
     };
     for block in first..first + count {
         let block_start = Instant::now();
-        let spawn = |binary: &BenchBinary, name: &str| -> Result<LockstepChild> {
-            LockstepChild::spawn(binary, name)?
-                .with_context(|| format!("the {name} build lost its lock-step mode"))
-        };
-        let mut children = vec![spawn(plan.base, "base")?, spawn(plan.head, "head")?];
+        let mut processes = vec![(plan.base, "base"), (plan.head, "head")];
         if plan.sentinel.is_some() {
-            children.push(spawn(plan.base, "sentinel")?);
+            processes.push((plan.base, "sentinel"));
         }
-        let mut children = Block(children);
+        let mut children = Block::spawn(processes)?;
         // The sentinel runs in every block, also when stage 2 re-measures other benchmarks.
         let mut order = plan.ids.clone();
         if let Some(id) = plan.sentinel
