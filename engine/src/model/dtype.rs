@@ -3,7 +3,8 @@
 //!
 //! Only the weights that are streamed every step change type: the linear layers and the LM head.
 //! Norm weights, biases and the embedding table stay f32 (a step reads one embedding row per
-//! token), and activations and accumulation are f32 whatever the weight type.
+//! token), and activations and accumulation are f32 whatever the weight type, except that a bf16
+//! layer rounds its input to bf16 (see [`crate::model::gemm`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,7 +16,8 @@ pub enum WeightDtype {
     #[default]
     F32,
     /// bfloat16, 2 bytes per weight: half the bytes a decode step streams. Weights are rounded to
-    /// nearest-even once at load; products and sums stay f32.
+    /// nearest-even once at load, each layer's input at every matmul (as vLLM and llama.cpp do
+    /// for bf16 models, and what AVX512-BF16's dot product takes); products and sums are f32.
     Bf16,
 }
 

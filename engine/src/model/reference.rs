@@ -1,11 +1,43 @@
 //! A dense-attention forward written for clarity, the oracle the paged forward is tested
 //! against: one sequence, contiguous K/V, naive loops, f64 softmax. Slow; for tests only.
+//! [`dense_forward_bf16`] is the same oracle for a model whose linear layers are stored as bf16
+//! (the arithmetic of [`crate::model::gemm`]).
+
+use half::bf16;
 
 use super::config::RopeStyle;
 use super::weights::Weights;
 
 /// Logits `[tokens.len(), vocab]` of every position of one sequence starting at position 0.
 pub fn dense_forward(w: &Weights, tokens: &[u32]) -> Vec<f32> {
+    forward(w, tokens, &|v: &[f32]| v.to_vec())
+}
+
+/// As [`dense_forward`] for bf16 linear layers: every linear weight (and the LM head) and every
+/// linear layer's input vector rounded to bf16 (nearest-even), products and sums as before.
+pub fn dense_forward_bf16(w: &Weights, tokens: &[u32]) -> Vec<f32> {
+    let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&x| bf16::from_f32(x).to_f32()).collect() };
+    let mut r = w.clone();
+    r.lm_head = Some(round(w.lm_head()));
+    for l in &mut r.layers {
+        for m in [
+            &mut l.q_proj,
+            &mut l.k_proj,
+            &mut l.v_proj,
+            &mut l.o_proj,
+            &mut l.gate_proj,
+            &mut l.up_proj,
+            &mut l.down_proj,
+        ] {
+            *m = round(m);
+        }
+    }
+    forward(&r, tokens, &round)
+}
+
+/// The oracle; `input(v)` is what a linear layer multiplies when given `v`.
+fn forward(w: &Weights, tokens: &[u32], input: &dyn Fn(&[f32]) -> Vec<f32>) -> Vec<f32> {
+    let matvec = |w: &[f32], x: &[f32]| matvec(w, &input(x));
     let c = &w.config;
     let (h, hd) = (c.hidden_size, c.head_dim);
     let group = c.num_heads / c.num_kv_heads;
