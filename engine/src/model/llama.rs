@@ -15,7 +15,7 @@ use super::config::ModelConfig;
 use super::dtype::WeightDtype;
 use super::kv::KvCache;
 use super::layers::norm_in_place;
-use super::layers::{Linear, Rope, rms_norm, silu_mul};
+use super::layers::{Linear, Rope, add_in_place, rms_norm, silu_mul};
 use super::weights::Weights;
 use crate::error::{EngineError, Result};
 
@@ -39,6 +39,21 @@ pub struct LlamaModel {
     rope: Rope,
     backend: CpuBackend,
     dtype: WeightDtype,
+    scratch: Scratch,
+}
+
+/// The forward's activation buffers, kept between steps.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    tmp: Vec<f32>,
+    act: Vec<f32>,
 }
 
 impl std::fmt::Debug for LlamaModel {
@@ -111,6 +126,7 @@ impl LlamaModel {
             lm_head,
             backend: CpuBackend::new(),
             dtype,
+            scratch: Scratch::default(),
         })
     }
 
@@ -216,7 +232,22 @@ impl Model for LlamaModel {
                 kv.block_size()
             )));
         }
-        let mut x = Vec::with_capacity(t * h);
+        // Buffers reused across steps: a prefill's are tens of MB, which fresh allocations would
+        // map and zero again every step. Taken out so the layers can be borrowed beside them (an
+        // error return just drops them; the next step allocates anew).
+        let mut s = std::mem::take(&mut self.scratch);
+        let Scratch {
+            x,
+            xn,
+            qkv,
+            q,
+            k,
+            v,
+            attn,
+            tmp,
+            act,
+        } = &mut s;
+        x.clear();
         for &tok in &batch.tokens {
             let row = self
                 .embed
@@ -243,17 +274,13 @@ impl Model for LlamaModel {
             scale: 1.0 / (c.head_dim as f32).sqrt(),
             sliding_window: c.sliding_window,
         };
-        let mut xn = vec![0.0; t * h];
-        let (mut qkv, mut tmp, mut act) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut q, mut k, mut v) = (
-            Vec::with_capacity(t * q_dim),
-            Vec::with_capacity(t * kv_dim),
-            Vec::with_capacity(t * kv_dim),
-        );
-        let mut attn = vec![0.0; t * q_dim];
+        // Every element of these is written before it is read (norms, matmuls and attention
+        // write whole outputs), so growing them is the only zeroing needed.
+        xn.resize(t * h, 0.0);
+        attn.resize(t * q_dim, 0.0);
         for (li, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attn_norm, c.rms_norm_eps, &mut xn);
-            layer.qkv.forward(&xn, &mut qkv)?;
+            rms_norm(x, &layer.attn_norm, c.rms_norm_eps, xn);
+            layer.qkv.forward(xn, qkv)?;
             q.clear();
             k.clear();
             v.clear();
@@ -263,28 +290,19 @@ impl Model for LlamaModel {
                 v.extend_from_slice(&row[q_dim + kv_dim..]);
             }
             if let Some([nq, nk]) = &layer.qk_norm {
-                norm_in_place(&mut q, nq, c.rms_norm_eps);
-                norm_in_place(&mut k, nk, c.rms_norm_eps);
+                norm_in_place(q, nq, c.rms_norm_eps);
+                norm_in_place(k, nk, c.rms_norm_eps);
             }
-            self.rope.apply(&mut q, &cos, &sin);
-            self.rope.apply(&mut k, &cos, &sin);
-            kv.write_and_attend(
-                &self.backend,
-                li,
-                &k,
-                &v,
-                &q,
-                &mut attn,
-                &args,
-                &batch.slot_mapping,
-            )?;
-            layer.o_proj.forward(&attn, &mut tmp)?;
-            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
-            rms_norm(&x, &layer.mlp_norm, c.rms_norm_eps, &mut xn);
-            layer.gate_up.forward(&xn, &mut tmp)?;
-            silu_mul(&tmp, c.intermediate_size, &mut act);
-            layer.down.forward(&act, &mut tmp)?;
-            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            self.rope.apply(q, &cos, &sin);
+            self.rope.apply(k, &cos, &sin);
+            kv.write_and_attend(&self.backend, li, k, v, q, attn, &args, &batch.slot_mapping)?;
+            layer.o_proj.forward(attn, tmp)?;
+            add_in_place(x, tmp);
+            rms_norm(x, &layer.mlp_norm, c.rms_norm_eps, xn);
+            layer.gate_up.forward(xn, tmp)?;
+            silu_mul(tmp, c.intermediate_size, act);
+            layer.down.forward(act, tmp)?;
+            add_in_place(x, tmp);
         }
         let mut last = Vec::with_capacity(batch.logits_rows.len() * h);
         for &r in &batch.logits_rows {
@@ -293,6 +311,7 @@ impl Model for LlamaModel {
             })?;
             last.extend_from_slice(row);
         }
+        self.scratch = s;
         let mut normed = vec![0.0; last.len()];
         rms_norm(&last, &self.final_norm, c.rms_norm_eps, &mut normed);
         let mut data = Vec::new();

@@ -7,6 +7,7 @@
 //! matmul in f32 (candle's `gemm` uses 256-bit kernels on stable Rust), and twice that again in
 //! bf16 on CPUs with AVX512-BF16 dot products. One layout, one copy of the weight.
 
+use super::for_rows;
 use crate::error::{EngineError, Result};
 use crate::model::dtype::WeightDtype;
 use crate::model::gemm::{PackedWeight, matmul_packed};
@@ -101,13 +102,13 @@ impl Linear {
             )));
         }
         let n = self.out_dim;
-        out.clear();
+        // The matmul writes every element: only growth needs filling.
         out.resize(m * n, 0.0);
         matmul_packed(x, m, &self.weight, out);
         if let Some(b) = &self.bias {
-            for row in out.chunks_exact_mut(n) {
-                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-            }
+            for_rows(out, n, |row| {
+                row.iter_mut().zip(b).for_each(|(v, b)| *v += b)
+            });
         }
         Ok(())
     }
