@@ -15,9 +15,9 @@ use std::arch::x86_64::*;
 
 use half::bf16;
 
-use super::{MR, NR, Prefetch, Tile};
+use super::{MR, NR, Tile};
 
-/// How far ahead of use a tile that streams its panel from memory prefetches it.
+/// How far ahead of use the weight stream is prefetched on the few-rows path.
 const PREFETCH_BYTES: usize = 2048;
 
 /// Dispatches `mr` (1..=12) to the const-generic kernel `$kernel::<R>($args…)`.
@@ -43,43 +43,29 @@ macro_rules! by_rows {
 
 /// Computes `tile[i][j] = Σ_kk x[i·k + kk] · panel[kk·NR + j]` for `i < mr`. Only called when
 /// avx512f was detected at run time.
-pub(super) fn tile(x: &[f32], mr: usize, k: usize, panel: &[f32], pf: Prefetch, tile: &mut Tile) {
+pub(super) fn tile(x: &[f32], mr: usize, k: usize, panel: &[f32], tile: &mut Tile) {
     assert!(mr <= MR && x.len() >= mr * k && panel.len() >= k * NR);
     // SAFETY: avx512f was detected by the caller; the asserts above bound every pointer offset
     // the kernel computes (`i·k + kk < mr·k`, `kk·NR + 32 ≤ k·NR`).
-    unsafe { by_rows!(mr, tile_r, x.as_ptr(), k, panel.as_ptr(), pf, tile) }
+    unsafe { by_rows!(mr, tile_r, x.as_ptr(), k, panel.as_ptr(), tile) }
 }
 
 /// Computes `tile[i][j] = Σ_p dot(x[i·half + p], panel pair (p, j))` for `i < mr`, where each
 /// `x` value holds two bf16 activations (see `super::pairs_of`). Only called when avx512f and
 /// avx512bf16 were detected at run time.
-pub(super) fn tile_dp(
-    x: &[u32],
-    mr: usize,
-    half: usize,
-    panel: &[bf16],
-    pf: Prefetch,
-    tile: &mut Tile,
-) {
+pub(super) fn tile_dp(x: &[u32], mr: usize, half: usize, panel: &[bf16], tile: &mut Tile) {
     assert!(mr <= MR && x.len() >= mr * half && panel.len() >= half * 2 * NR);
     // SAFETY: avx512f and avx512bf16 were detected by the caller; the asserts bound every offset
     // (`i·half + p < mr·half`, `p·2·NR + 64 ≤ half·2·NR`).
-    unsafe { by_rows!(mr, tile_dp_r, x.as_ptr(), half, panel.as_ptr(), pf, tile) }
+    unsafe { by_rows!(mr, tile_dp_r, x.as_ptr(), half, panel.as_ptr(), tile) }
 }
 
 /// As [`tile_dp`] on AVX-512F alone: `x` holds `mr` rows of `kp` bf16-rounded f32 values.
-pub(super) fn tile_pairs(
-    x: &[f32],
-    mr: usize,
-    kp: usize,
-    panel: &[bf16],
-    pf: Prefetch,
-    tile: &mut Tile,
-) {
+pub(super) fn tile_pairs(x: &[f32], mr: usize, kp: usize, panel: &[bf16], tile: &mut Tile) {
     assert!(mr <= MR && kp.is_multiple_of(2) && x.len() >= mr * kp && panel.len() >= kp * NR);
     // SAFETY: avx512f was detected by the caller; the asserts bound every offset
     // (`i·kp + 2p + 1 < mr·kp`, `p·2·NR + 64 ≤ kp·NR`).
-    unsafe { by_rows!(mr, tile_pairs_r, x.as_ptr(), kp, panel.as_ptr(), pf, tile) }
+    unsafe { by_rows!(mr, tile_pairs_r, x.as_ptr(), kp, panel.as_ptr(), tile) }
 }
 
 /// `dst[i] = bf16(src[2i]) | bf16(src[2i+1]) << 16`, nearest-even, zero past `src`. Only called
@@ -122,31 +108,16 @@ unsafe fn pairs_row_impl(src: &[f32], dst: &mut [u32]) {
     dst[16 * full + left.min(16)..].fill(0);
 }
 
-/// The software prefetch one tile issues (see [`Prefetch`]): per loop iteration, the `consumed`
-/// bytes `PREFETCH_BYTES` past `cur` when streaming, and `lines` cache lines of the next
-/// panel's region. Prefetching past a buffer is harmless (a hint, never a fault).
+/// Prefetches the 2 × `bytes` of weights a few-rows kernel reads `PREFETCH_BYTES` from now.
+/// Prefetching past the panel is harmless (a hint, never a fault) and usually fetches the next
+/// panel this thread runs.
 #[inline(always)]
-fn issue(pf: &Prefetch, lines: usize, cur: *const u8, consumed: usize, iter: usize) {
-    if pf.ahead {
-        let ahead = cur.wrapping_add(PREFETCH_BYTES);
-        for line in (0..consumed).step_by(64) {
-            // SAFETY: `_mm_prefetch` is a hint; any address is allowed.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast::<i8>()) };
-        }
+fn prefetch_ahead(at: *const u8, bytes: usize) {
+    let ahead = at.wrapping_add(PREFETCH_BYTES);
+    for line in (0..bytes).step_by(64) {
+        // SAFETY: `_mm_prefetch` is a hint; any address is allowed.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast::<i8>()) };
     }
-    for l in 0..lines {
-        let off = (iter * lines + l) * 64;
-        if off < pf.next_len {
-            // SAFETY: as above.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(pf.next.wrapping_add(off).cast::<i8>()) };
-        }
-    }
-}
-
-/// Lines of the next panel's region to prefetch per iteration of a loop of `iters`.
-#[inline(always)]
-fn lines_per_iter(pf: &Prefetch, iters: usize) -> usize {
-    pf.next_len.div_ceil(64).div_ceil(iters.max(1))
 }
 
 /// Adds the odd-step register set into the even one.
@@ -175,28 +146,16 @@ fn store<const R: usize>(acc: &[[__m512; 2]; R], tile: &mut Tile) {
 /// # Safety
 /// avx512f must be available; `x` must hold `R × k` readable values and `panel` `k × NR`.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_r<const R: usize>(
-    x: *const f32,
-    k: usize,
-    panel: *const f32,
-    pf: Prefetch,
-    tile: &mut Tile,
-) {
+unsafe fn tile_r<const R: usize>(x: *const f32, k: usize, panel: *const f32, tile: &mut Tile) {
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let mut kk = 0;
     if R <= 6 {
         // Few rows: the accumulator chains, not the ports, would set the pace (one FMA per
-        // 4-cycle latency per register), so odd `kk` go to a second set of registers.
+        // 4-cycle latency per register), so odd `kk` go to a second set of registers; and few
+        // rows means the kernel streams weights (decode): ask for them ahead of use.
         let mut odd = [[_mm512_setzero_ps(); 2]; R];
-        let lines = lines_per_iter(&pf, k / 2);
         while kk + 2 <= k {
-            issue(
-                &pf,
-                lines,
-                panel.wrapping_add(kk * NR).cast(),
-                2 * NR * 4,
-                kk / 2,
-            );
+            prefetch_ahead(panel.wrapping_add(kk * NR).cast(), 2 * NR * 4);
             // SAFETY: `kk + 1 < k`: both panel rows are readable (caller's contract).
             let (w0, w1, v0, v1) = unsafe {
                 let p = panel.add(kk * NR);
@@ -224,17 +183,7 @@ unsafe fn tile_r<const R: usize>(
         }
         merge(&mut acc, &odd);
     }
-    let (start, lines) = (kk, lines_per_iter(&pf, k - kk));
     while kk < k {
-        if R > 6 {
-            issue(
-                &pf,
-                lines,
-                panel.wrapping_add(kk * NR).cast(),
-                NR * 4,
-                kk - start,
-            );
-        }
         // SAFETY: `kk·NR + 32 ≤ k·NR` values of the panel are readable (caller's contract).
         let (w0, w1) = unsafe {
             let p = panel.add(kk * NR);
@@ -277,7 +226,6 @@ unsafe fn tile_dp_r<const R: usize>(
     x: *const u32,
     half: usize,
     panel: *const bf16,
-    pf: Prefetch,
     tile: &mut Tile,
 ) {
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
@@ -290,17 +238,10 @@ unsafe fn tile_dp_r<const R: usize>(
     let mut p = 0;
     if R <= 6 {
         // Few rows: a second register set for odd pair-rows keeps four chains per row in flight
-        // (the dot product's latency is several cycles).
+        // (the dot product's latency is several cycles), and the weights are prefetched.
         let mut odd = [[_mm512_setzero_ps(); 2]; R];
-        let lines = lines_per_iter(&pf, half / 2);
         while p + 2 <= half {
-            issue(
-                &pf,
-                lines,
-                panel.wrapping_add(p * 2 * NR).cast(),
-                4 * NR * 2,
-                p / 2,
-            );
+            prefetch_ahead(panel.wrapping_add(p * 2 * NR).cast(), 4 * NR * 2);
             // SAFETY: `p + 1 < half`: both pair-rows are readable (caller's contract).
             let ((w0, w1), (v0, v1)) = unsafe { (pair_row(panel, p), pair_row(panel, p + 1)) };
             for i in 0..R {
@@ -314,17 +255,7 @@ unsafe fn tile_dp_r<const R: usize>(
         }
         merge(&mut acc, &odd);
     }
-    let (start, lines) = (p, lines_per_iter(&pf, half - p));
     while p < half {
-        if R > 6 {
-            issue(
-                &pf,
-                lines,
-                panel.wrapping_add(p * 2 * NR).cast(),
-                2 * NR * 2,
-                p - start,
-            );
-        }
         // SAFETY: `p < half`: the pair-row is readable (caller's contract).
         let (w0, w1) = unsafe { pair_row(panel, p) };
         for i in 0..R {
@@ -346,22 +277,16 @@ unsafe fn tile_pairs_r<const R: usize>(
     x: *const f32,
     kp: usize,
     panel: *const bf16,
-    pf: Prefetch,
     tile: &mut Tile,
 ) {
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let lines = lines_per_iter(&pf, kp / 2);
     // Odd k in a second register set while it fits (2 × 2R ≤ 24 registers).
     let mut odd = [[_mm512_setzero_ps(); 2]; R];
     let high = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
     for p in 0..kp / 2 {
-        issue(
-            &pf,
-            lines,
-            panel.wrapping_add(p * 2 * NR).cast(),
-            2 * NR * 2,
-            p,
-        );
+        if R <= 6 {
+            prefetch_ahead(panel.wrapping_add(p * 2 * NR).cast(), 2 * NR * 2);
+        }
         // SAFETY: `p < kp / 2`: 64 bf16 are readable at `panel + p·2·NR` (caller's contract).
         let (c0, c1) = unsafe {
             let q = panel.add(p * 2 * NR);

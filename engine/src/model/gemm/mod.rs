@@ -47,41 +47,6 @@ const PAR_CONVERT_ROWS: usize = 64;
 /// One `MR × NR` register tile of the output.
 type Tile = [[f32; NR]; MR];
 
-/// What a tile prefetches while it computes. The first tile of a panel reads the panel from
-/// memory (`ahead`: it prefetches its own stream a little ahead of use); the later tiles of the
-/// same panel find it in L2 and are bound by arithmetic, so each prefetches an equal share of
-/// the *next* panel (`next`, `next_len` bytes), which the first tile of that panel then finds in
-/// cache: the weight stream overlaps the arithmetic instead of stalling the first tile.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Prefetch {
-    ahead: bool,
-    next: *const u8,
-    next_len: usize,
-}
-
-impl Prefetch {
-    /// For tile `ti` of `tiles` over a panel of `bytes` that is followed by `next` (the next
-    /// panel in memory, usually the next this thread runs; `None` for the last).
-    fn plan(ti: usize, tiles: usize, bytes: usize, next: Option<*const u8>) -> Self {
-        match next {
-            Some(next) if ti > 0 => {
-                let share = bytes.div_ceil(tiles - 1).next_multiple_of(64);
-                let start = ((ti - 1) * share).min(bytes);
-                Self {
-                    ahead: false,
-                    next: next.wrapping_add(start),
-                    next_len: share.min(bytes - start),
-                }
-            }
-            _ => Self {
-                ahead: ti == 0,
-                next: std::ptr::null(),
-                next_len: 0,
-            },
-        }
-    }
-}
-
 /// Which micro-kernel [`matmul_packed_on`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatmulPath {
@@ -239,14 +204,14 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
     }
     match (w, path) {
         (PackedWeight::F32(p), MatmulPath::Portable) => {
-            run(x, k, m, p, out, |x, mr, panel, _, t| {
-                tile_portable(x, mr, k, panel, t);
+            run(x, k, m, p, out, |x, mr, panel, t| {
+                tile_portable(x, mr, k, panel, t)
             });
         }
         #[cfg(target_arch = "x86_64")]
         (PackedWeight::F32(p), MatmulPath::Avx512 | MatmulPath::Avx512Bf16) => {
-            run(x, k, m, p, out, |x, mr, panel, pf, t| {
-                avx512::tile(x, mr, k, panel, pf, t);
+            run(x, k, m, p, out, |x, mr, panel, t| {
+                avx512::tile(x, mr, k, panel, t)
             });
         }
         #[cfg(target_arch = "x86_64")]
@@ -254,8 +219,8 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
             let half = p.kp / 2;
             with_scratch(|s: &mut Vec<u32>| {
                 pairs_of(x, m, k, half, s);
-                run(s, half, m, p, out, |x, mr, panel, pf, t| {
-                    avx512::tile_dp(x, mr, half, panel, pf, t);
+                run(s, half, m, p, out, |x, mr, panel, t| {
+                    avx512::tile_dp(x, mr, half, panel, t);
                 });
             });
         }
@@ -266,11 +231,11 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
                 match path {
                     #[cfg(target_arch = "x86_64")]
                     MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
-                        run(s, kp, m, p, out, |x, mr, panel, pf, t| {
-                            avx512::tile_pairs(x, mr, kp, panel, pf, t);
+                        run(s, kp, m, p, out, |x, mr, panel, t| {
+                            avx512::tile_pairs(x, mr, kp, panel, t);
                         });
                     }
-                    _ => run(s, kp, m, p, out, |x, mr, panel, _, t| {
+                    _ => run(s, kp, m, p, out, |x, mr, panel, t| {
                         tile_pairs_portable(x, mr, kp, panel, t);
                     }),
                 }
@@ -379,15 +344,14 @@ impl OutPtr {
 }
 
 /// The driver every path shares: `x` holds `m` rows of `row_len` activation values (f32, or
-/// bf16 pairs), `tile(rows, mr, panel, prefetch, tile)` fills one register tile from `mr ≤ MR`
-/// rows.
+/// bf16 pairs), `tile(rows, mr, panel, tile)` fills one register tile from `mr ≤ MR` rows.
 fn run<A: Sync, W: WeightElem>(
     x: &[A],
     row_len: usize,
     m: usize,
     w: &Panels<W>,
     out: &mut [f32],
-    tile: impl Fn(&[A], usize, &[W], Prefetch, &mut Tile) + Sync,
+    tile: impl Fn(&[A], usize, &[W], &mut Tile) + Sync,
 ) {
     let n = w.n;
     let num_panels = n.div_ceil(NR);
@@ -400,19 +364,10 @@ fn run<A: Sync, W: WeightElem>(
         (0..num_panels).into_par_iter().for_each(|p| {
             let cols = NR.min(n - p * NR);
             let panel = w.panel(p);
-            let next = (p + 1 < num_panels).then(|| w.panel(p + 1).as_ptr().cast::<u8>());
-            let tiles = rows.div_ceil(MR);
-            for (ti, i0) in (0..rows).step_by(MR).enumerate() {
+            for i0 in (0..rows).step_by(MR) {
                 let mr = (rows - i0).min(MR);
                 let mut t = [[0.0f32; NR]; MR];
-                let pf = Prefetch::plan(ti, tiles, size_of_val(panel), next);
-                tile(
-                    &xb[i0 * row_len..(i0 + mr) * row_len],
-                    mr,
-                    panel,
-                    pf,
-                    &mut t,
-                );
+                tile(&xb[i0 * row_len..(i0 + mr) * row_len], mr, panel, &mut t);
                 for (i, row) in t.iter().enumerate().take(mr) {
                     let offset = (r0 + i0 + i) * n + p * NR;
                     // SAFETY: `offset + cols ≤ m × n` (row `r0 + i0 + i < m`, columns
