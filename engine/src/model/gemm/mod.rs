@@ -217,28 +217,32 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
         #[cfg(target_arch = "x86_64")]
         (PackedWeight::Bf16(p), MatmulPath::Avx512Bf16) => {
             let half = p.kp / 2;
-            with_scratch(|s: &mut Vec<u32>| {
-                pairs_of(x, m, k, half, s);
-                run(s, half, m, p, out, |x, mr, panel, t| {
-                    avx512::tile_dp(x, mr, half, panel, t);
-                });
+            SCRATCH_U32.with(|cell| {
+                borrow_or_fresh(cell, |s| {
+                    pairs_of(x, m, k, half, s);
+                    run(s, half, m, p, out, |x, mr, panel, t| {
+                        avx512::tile_dp(x, mr, half, panel, t);
+                    });
+                })
             });
         }
         (PackedWeight::Bf16(p), path) => {
             let kp = p.kp;
-            with_scratch(|s: &mut Vec<f32>| {
-                rounded_of(x, m, k, kp, s);
-                match path {
-                    #[cfg(target_arch = "x86_64")]
-                    MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
-                        run(s, kp, m, p, out, |x, mr, panel, t| {
-                            avx512::tile_pairs(x, mr, kp, panel, t);
-                        });
+            SCRATCH_F32.with(|cell| {
+                borrow_or_fresh(cell, |s| {
+                    rounded_of(x, m, k, kp, s);
+                    match path {
+                        #[cfg(target_arch = "x86_64")]
+                        MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
+                            run(s, kp, m, p, out, |x, mr, panel, t| {
+                                avx512::tile_pairs(x, mr, kp, panel, t);
+                            });
+                        }
+                        _ => run(s, kp, m, p, out, |x, mr, panel, t| {
+                            tile_pairs_portable(x, mr, kp, panel, t);
+                        }),
                     }
-                    _ => run(s, kp, m, p, out, |x, mr, panel, t| {
-                        tile_pairs_portable(x, mr, kp, panel, t);
-                    }),
-                }
+                })
             });
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -251,14 +255,10 @@ thread_local! {
     static SCRATCH_U32: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Activation scratch of the calling thread, reused across calls so a large prefill does not map
-/// and zero fresh pages every matmul.
-trait Scratch: Sized + 'static {
-    fn with<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
-}
-
 /// Runs `f` on the thread's scratch, or on a fresh vector when the scratch is taken (a matmul
 /// called from a rayon task that this thread picked up while waiting inside another matmul).
+/// The scratch is reused across calls so a large prefill does not map and zero fresh pages every
+/// matmul.
 fn borrow_or_fresh<T, R>(cell: &RefCell<Vec<T>>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
     match cell.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
@@ -266,42 +266,39 @@ fn borrow_or_fresh<T, R>(cell: &RefCell<Vec<T>>, f: impl FnOnce(&mut Vec<T>) -> 
     }
 }
 
-impl Scratch for f32 {
-    fn with<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-        SCRATCH_F32.with(|s| borrow_or_fresh(s, f))
+/// `x` (`[m, k]`) converted row by row into `out` (`width` elements a row, zeros past what
+/// `convert` writes), on the rayon pool from `PAR_CONVERT_ROWS` rows up.
+fn convert_rows<T: Copy + Default + Send>(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    width: usize,
+    out: &mut Vec<T>,
+    convert: impl Fn(&[f32], &mut [T]) + Sync,
+) {
+    out.clear();
+    out.resize(m * width, T::default());
+    let convert = |(src, dst): (&[f32], &mut [T])| convert(src, dst);
+    if m >= PAR_CONVERT_ROWS {
+        x.par_chunks(k)
+            .zip(out.par_chunks_mut(width))
+            .for_each(convert);
+    } else {
+        x.chunks(k).zip(out.chunks_mut(width)).for_each(convert);
     }
-}
-
-impl Scratch for u32 {
-    fn with<R>(f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
-        SCRATCH_U32.with(|s| borrow_or_fresh(s, f))
-    }
-}
-
-fn with_scratch<T: Scratch, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
-    T::with(f)
 }
 
 /// `x` (`[m, k]`) as bf16 pairs: `half` u32 per row, lane `i` = `bf16(x[2i]) | bf16(x[2i+1]) << 16`
 /// (nearest-even), zero past `k`.
 fn pairs_of(x: &[f32], m: usize, k: usize, half: usize, out: &mut Vec<u32>) {
-    out.clear();
-    out.resize(m * half, 0);
-    let convert = |(src, dst): (&[f32], &mut [u32])| {
+    convert_rows(x, m, k, half, out, |src, dst| {
         #[cfg(target_arch = "x86_64")]
         if MatmulPath::Avx512Bf16.is_supported() {
             avx512::pairs_row(src, dst);
             return;
         }
         pairs_row_portable(src, dst);
-    };
-    if m >= PAR_CONVERT_ROWS {
-        x.par_chunks(k)
-            .zip(out.par_chunks_mut(half))
-            .for_each(convert);
-    } else {
-        x.chunks(k).zip(out.chunks_mut(half)).for_each(convert);
-    }
+    });
 }
 
 fn pairs_row_portable(src: &[f32], dst: &mut [u32]) {
@@ -316,13 +313,11 @@ fn pairs_row_portable(src: &[f32], dst: &mut [u32]) {
 
 /// `x` (`[m, k]`) rounded to bf16 and back (exact), rows padded with zeros to `kp`.
 fn rounded_of(x: &[f32], m: usize, k: usize, kp: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(m * kp, 0.0);
-    for (src, dst) in x.chunks(k).zip(out.chunks_mut(kp)) {
+    convert_rows(x, m, k, kp, out, |src, dst| {
         for (d, &v) in dst.iter_mut().zip(src) {
             *d = bf16::from_f32(v).to_f32();
         }
-    }
+    });
 }
 
 /// A raw output pointer that tasks writing disjoint column stripes share.
