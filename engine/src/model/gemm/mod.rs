@@ -219,7 +219,7 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
             let half = p.kp / 2;
             SCRATCH_U32.with(|cell| {
                 borrow_or_fresh(cell, |s| {
-                    pairs_of(x, m, k, half, s);
+                    let s = pairs_of(x, m, k, half, s);
                     run(s, half, m, p, out, |x, mr, panel, t| {
                         avx512::tile_dp(x, mr, half, panel, t);
                     });
@@ -230,7 +230,7 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
             let kp = p.kp;
             SCRATCH_F32.with(|cell| {
                 borrow_or_fresh(cell, |s| {
-                    rounded_of(x, m, k, kp, s);
+                    let s = rounded_of(x, m, k, kp, s);
                     match path {
                         #[cfg(target_arch = "x86_64")]
                         MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
@@ -266,18 +266,22 @@ fn borrow_or_fresh<T, R>(cell: &RefCell<Vec<T>>, f: impl FnOnce(&mut Vec<T>) -> 
     }
 }
 
-/// `x` (`[m, k]`) converted row by row into `out` (`width` elements a row, zeros past what
-/// `convert` writes), on the rayon pool from `PAR_CONVERT_ROWS` rows up.
-fn convert_rows<T: Copy + Default + Send>(
+/// `x` (`[m, k]`) converted row by row into the first `m × width` elements of `out`, which it
+/// returns; on the rayon pool from `PAR_CONVERT_ROWS` rows up. `convert` must write every element
+/// of its row (padding included): the scratch only grows and is not cleared between calls, so a
+/// matmul does not zero its whole activation copy before overwriting it.
+fn convert_rows<'a, T: Copy + Default + Send>(
     x: &[f32],
     m: usize,
     k: usize,
     width: usize,
-    out: &mut Vec<T>,
+    out: &'a mut Vec<T>,
     convert: impl Fn(&[f32], &mut [T]) + Sync,
-) {
-    out.clear();
-    out.resize(m * width, T::default());
+) -> &'a [T] {
+    if out.len() < m * width {
+        out.resize(m * width, T::default());
+    }
+    let out = &mut out[..m * width];
     let convert = |(src, dst): (&[f32], &mut [T])| convert(src, dst);
     if m >= PAR_CONVERT_ROWS {
         x.par_chunks(k)
@@ -286,11 +290,12 @@ fn convert_rows<T: Copy + Default + Send>(
     } else {
         x.chunks(k).zip(out.chunks_mut(width)).for_each(convert);
     }
+    out
 }
 
 /// `x` (`[m, k]`) as bf16 pairs: `half` u32 per row, lane `i` = `bf16(x[2i]) | bf16(x[2i+1]) << 16`
 /// (nearest-even), zero past `k`.
-fn pairs_of(x: &[f32], m: usize, k: usize, half: usize, out: &mut Vec<u32>) {
+fn pairs_of<'a>(x: &[f32], m: usize, k: usize, half: usize, out: &'a mut Vec<u32>) -> &'a [u32] {
     convert_rows(x, m, k, half, out, |src, dst| {
         #[cfg(target_arch = "x86_64")]
         if MatmulPath::Avx512Bf16.is_supported() {
@@ -298,7 +303,7 @@ fn pairs_of(x: &[f32], m: usize, k: usize, half: usize, out: &mut Vec<u32>) {
             return;
         }
         pairs_row_portable(src, dst);
-    });
+    })
 }
 
 fn pairs_row_portable(src: &[f32], dst: &mut [u32]) {
@@ -312,12 +317,13 @@ fn pairs_row_portable(src: &[f32], dst: &mut [u32]) {
 }
 
 /// `x` (`[m, k]`) rounded to bf16 and back (exact), rows padded with zeros to `kp`.
-fn rounded_of(x: &[f32], m: usize, k: usize, kp: usize, out: &mut Vec<f32>) {
+fn rounded_of<'a>(x: &[f32], m: usize, k: usize, kp: usize, out: &'a mut Vec<f32>) -> &'a [f32] {
     convert_rows(x, m, k, kp, out, |src, dst| {
         for (d, &v) in dst.iter_mut().zip(src) {
             *d = bf16::from_f32(v).to_f32();
         }
-    });
+        dst[src.len()..].fill(0.0);
+    })
 }
 
 /// A raw output pointer that tasks writing disjoint column stripes share.
@@ -487,6 +493,29 @@ mod tests {
             let mut got = Vec::new();
             pairs_of(&x, 1, k, half, &mut got);
             prop_assert_eq!(got, want);
+        }
+    }
+
+    /// The activation scratch is not cleared between calls: whatever an earlier, larger call
+    /// left in it (here: NaN bit patterns) must not leak into the padding of an odd `k`.
+    #[test]
+    fn poisoned_scratch_does_not_leak_into_bf16_padding() {
+        let (m, n, k) = (3, 5, 7);
+        let x = values(m * k, 11);
+        let w = values(n * k, 12);
+        let want = reference(&round(&x), m, &round(&w), n, k);
+        let packed = PackedWeight::pack(&w, n, k, WeightDtype::Bf16);
+        for path in PATHS.into_iter().filter(|p| p.is_supported()) {
+            SCRATCH_F32.with(|c| *c.borrow_mut() = vec![f32::NAN; 4096]);
+            SCRATCH_U32.with(|c| *c.borrow_mut() = vec![u32::MAX; 4096]);
+            let mut got = vec![0.0; m * n];
+            matmul_packed_on(path, &x, m, &packed, &mut got);
+            for (g, r) in got.iter().zip(&want) {
+                assert!(
+                    (g - r).abs() <= 1e-5 * k as f32,
+                    "{path:?}: got {g}, want {r}"
+                );
+            }
         }
     }
 
