@@ -35,6 +35,7 @@ pub fn bench(c: &mut Criterion) {
     let paths: Vec<MatmulPath> = [
         MatmulPath::Avx512Bf16,
         MatmulPath::Avx512,
+        MatmulPath::Avx2,
         MatmulPath::Portable,
     ]
     .into_iter()

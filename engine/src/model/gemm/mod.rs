@@ -16,7 +16,8 @@
 //! in f32 and sums are f32. Every path computes that same function (they differ only in the order
 //! of the f32 additions, and `vdpbf16ps` flushes subnormals): [`MatmulPath::Avx512Bf16`] with
 //! `vdpbf16ps` (twice the multiply-adds per instruction of an f32 FMA), [`MatmulPath::Avx512`]
-//! by widening both sides exactly to f32 (a shift or a mask per 16 values), and
+//! by widening both sides exactly to f32 (a shift or a mask per 16 values), [`MatmulPath::Avx2`]
+//! with the same widening on 8-lane AVX2 + FMA (CPUs without AVX-512, or VMs that hide it), and
 //! [`MatmulPath::Portable`] in plain loops. So a bf16 model gives the same tokens on every CPU up
 //! to f32 rounding. f32 weights keep f32 activations on every path.
 //!
@@ -24,6 +25,8 @@
 //! micro-kernel even on AVX-512 CPUs (the AVX-512 one needs the crate's nightly feature), which
 //! measured ≈ 50–70 GFLOP/s on this 2-core machine for the 0.5B shapes.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -52,6 +55,9 @@ type Tile = [[f32; NR]; MR];
 pub enum MatmulPath {
     /// Plain loops; runs everywhere.
     Portable,
+    /// `avx2` + `fma` tiles (8 lanes, 16 registers) for x86-64 CPUs without AVX-512; bf16
+    /// operands are widened exactly to f32 in registers.
+    Avx2,
     /// `avx512f` FMA tiles; bf16 operands are widened exactly to f32 in registers.
     Avx512,
     /// As [`MatmulPath::Avx512`] for f32 weights; bf16 weights use `vdpbf16ps` (AVX512-BF16).
@@ -61,7 +67,7 @@ pub enum MatmulPath {
 impl MatmulPath {
     /// The fastest path this CPU supports (run-time detection; no build flags needed).
     pub fn detect() -> Self {
-        [Self::Avx512Bf16, Self::Avx512]
+        [Self::Avx512Bf16, Self::Avx512, Self::Avx2]
             .into_iter()
             .find(|p| p.is_supported())
             .unwrap_or(Self::Portable)
@@ -72,6 +78,10 @@ impl MatmulPath {
         match self {
             Self::Portable => true,
             #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
             Self::Avx512 => std::is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "x86_64")]
             Self::Avx512Bf16 => {
@@ -79,7 +89,7 @@ impl MatmulPath {
                     && std::is_x86_feature_detected!("avx512bf16")
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx512 | Self::Avx512Bf16 => false,
+            Self::Avx2 | Self::Avx512 | Self::Avx512Bf16 => false,
         }
     }
 
@@ -87,6 +97,7 @@ impl MatmulPath {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Portable => "portable",
+            Self::Avx2 => "avx2",
             Self::Avx512 => "avx512",
             Self::Avx512Bf16 => "avx512bf16",
         }
@@ -204,13 +215,36 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
     }
     match (w, path) {
         (PackedWeight::F32(p), MatmulPath::Portable) => {
-            run(x, k, m, p, out, |x, mr, panel, t| {
+            run(x, k, m, p, out, |x, mr, panel, _, t| {
                 tile_portable(x, mr, k, panel, t)
             });
         }
         #[cfg(target_arch = "x86_64")]
+        (PackedWeight::F32(p), MatmulPath::Avx2) => {
+            SCRATCH_F32.with(|cell| {
+                borrow_or_fresh(cell, |s| {
+                    let s = avx2::pack_f32(x, m, k, s);
+                    run(s, k, m, p, out, |x, mr, panel, first, t| {
+                        avx2::tile(x, mr, k, panel, first, t);
+                    });
+                })
+            });
+        }
+        #[cfg(target_arch = "x86_64")]
+        (PackedWeight::Bf16(p), MatmulPath::Avx2) => {
+            let kp = p.kp;
+            SCRATCH_F32.with(|cell| {
+                borrow_or_fresh(cell, |s| {
+                    let s = avx2::pack_pairs(x, m, k, kp, s);
+                    run(s, kp, m, p, out, |x, mr, panel, first, t| {
+                        avx2::tile_pairs(x, mr, kp, panel, first, t);
+                    });
+                })
+            });
+        }
+        #[cfg(target_arch = "x86_64")]
         (PackedWeight::F32(p), MatmulPath::Avx512 | MatmulPath::Avx512Bf16) => {
-            run(x, k, m, p, out, |x, mr, panel, t| {
+            run(x, k, m, p, out, |x, mr, panel, _, t| {
                 avx512::tile(x, mr, k, panel, t)
             });
         }
@@ -220,7 +254,7 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
             SCRATCH_U32.with(|cell| {
                 borrow_or_fresh(cell, |s| {
                     let s = pairs_of(x, m, k, half, s);
-                    run(s, half, m, p, out, |x, mr, panel, t| {
+                    run(s, half, m, p, out, |x, mr, panel, _, t| {
                         avx512::tile_dp(x, mr, half, panel, t);
                     });
                 })
@@ -234,11 +268,11 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
                     match path {
                         #[cfg(target_arch = "x86_64")]
                         MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
-                            run(s, kp, m, p, out, |x, mr, panel, t| {
+                            run(s, kp, m, p, out, |x, mr, panel, _, t| {
                                 avx512::tile_pairs(x, mr, kp, panel, t);
                             });
                         }
-                        _ => run(s, kp, m, p, out, |x, mr, panel, t| {
+                        _ => run(s, kp, m, p, out, |x, mr, panel, _, t| {
                             tile_pairs_portable(x, mr, kp, panel, t);
                         }),
                     }
@@ -345,14 +379,18 @@ impl OutPtr {
 }
 
 /// The driver every path shares: `x` holds `m` rows of `row_len` activation values (f32, or
-/// bf16 pairs), `tile(rows, mr, panel, tile)` fills one register tile from `mr ≤ MR` rows.
+/// bf16 pairs), `tile(rows, mr, panel, first, tile)` fills one register tile from `mr ≤ MR`
+/// rows; `first` says it is the panel's first tile in this block (a kernel may then prefetch
+/// the next panel, which follows this one in memory and is usually this thread's next).
+/// Tiles start at multiples of `MR` rows, so a path may lay out each `MR`-row chunk of `x` in
+/// its own order (the AVX2 kernels interleave the rows).
 fn run<A: Sync, W: WeightElem>(
     x: &[A],
     row_len: usize,
     m: usize,
     w: &Panels<W>,
     out: &mut [f32],
-    tile: impl Fn(&[A], usize, &[W], &mut Tile) + Sync,
+    tile: impl Fn(&[A], usize, &[W], bool, &mut Tile) + Sync,
 ) {
     let n = w.n;
     let num_panels = n.div_ceil(NR);
@@ -368,7 +406,13 @@ fn run<A: Sync, W: WeightElem>(
             for i0 in (0..rows).step_by(MR) {
                 let mr = (rows - i0).min(MR);
                 let mut t = [[0.0f32; NR]; MR];
-                tile(&xb[i0 * row_len..(i0 + mr) * row_len], mr, panel, &mut t);
+                tile(
+                    &xb[i0 * row_len..(i0 + mr) * row_len],
+                    mr,
+                    panel,
+                    i0 == 0,
+                    &mut t,
+                );
                 for (i, row) in t.iter().enumerate().take(mr) {
                     let offset = (r0 + i0 + i) * n + p * NR;
                     // SAFETY: `offset + cols ≤ m × n` (row `r0 + i0 + i < m`, columns
@@ -443,8 +487,9 @@ mod tests {
         v.iter().map(|&x| bf16::from_f32(x).to_f32()).collect()
     }
 
-    const PATHS: [MatmulPath; 3] = [
+    const PATHS: [MatmulPath; 4] = [
         MatmulPath::Portable,
+        MatmulPath::Avx2,
         MatmulPath::Avx512,
         MatmulPath::Avx512Bf16,
     ];
