@@ -314,7 +314,11 @@ impl EngineCore {
             let prompt_part = prompt_len.saturating_sub(s.num_computed_tokens);
             self.stats.prompt_tokens_computed += prompt_part.min(s.num_new_tokens) as u64;
         }
-        let logits = self.model.forward(&batch, &mut self.kv)?;
+        // On a rayon worker: the forward's many parallel loops (several hundred per step) then
+        // fork and join inside the pool instead of each waking the workers from this thread and
+        // sleeping on a latch, which costs a context switch each; that shows at batch 1.
+        let (model, kv) = (&mut self.model, &mut self.kv);
+        let logits = rayon::scope(|_| model.forward(&batch, kv))?;
         let sampled = {
             let rows: Vec<SampleRow<'_>> = plan
                 .scheduled
