@@ -12,9 +12,11 @@
 //!
 //! The activations are first copied ([`pack_f32`], [`pack_pairs`]) so that each group's rows
 //! are interleaved (`[kk][row]`, bf16: `[pair][row][2]`): a step's broadcasts then read a few
-//! adjacent bytes instead of one value from each of up to six rows. Without that copy the
-//! kernels ran at about two thirds of the FMA ports' rate (the L1 prefetcher does not keep up
-//! with seven streams); the copy costs `m × k` moves per matmul, shared by all panels.
+//! adjacent bytes instead of one value from each of up to six rows (measured on a standalone
+//! copy of the 6 × 16 loop with an L2-resident panel: 71 % of the FMA peak row-major, 84 %
+//! interleaved at k = 4864; 83 % / 85 % at k = 896); the copy costs `m × k` moves per matmul,
+//! shared by all panels. The first pass over each panel also prefetches the next one, so a
+//! panel's first pass does not wait for DRAM.
 //!
 //! [`tile`] runs f32 weights with FMA; [`tile_pairs`] runs bf16 pair panels by widening the
 //! weights exactly (shift the even bf16 up, mask the odd one) against bf16-rounded f32
