@@ -132,7 +132,7 @@ impl Default for ReplayConfig {
             criterion_resamples: 2000,
             judge: JudgeConfig::default(),
             screen: ScreenConfig::default(),
-            statistic: BlockStatistic::Median,
+            statistic: BlockStatistic::Paired,
         }
     }
 }
@@ -161,6 +161,41 @@ pub struct ConditionResult {
     /// criterion's rule per PR: null, any of `family` benchmarks flagged; slowdown, the slowed
     /// benchmark flagged.
     pub criterion_fail: f64,
+    /// dyno rule (τ floor): mean screening blocks per benchmark.
+    #[serde(default)]
+    pub screen_blocks: f64,
+    /// dyno rule (τ floor): mean suspects per PR.
+    #[serde(default)]
+    pub suspects: f64,
+    /// dyno rule (τ floor): mean confirming blocks, over the PRs that had suspects.
+    #[serde(default)]
+    pub confirm_blocks: f64,
+    /// dyno rule (τ floor): share of PRs whose confirming stage wanted more blocks than the
+    /// recording had left (their power is then underestimated).
+    #[serde(default)]
+    pub truncated: f64,
+}
+
+/// Sums of what the replayed runs of one condition measured.
+#[derive(Default)]
+struct Cost {
+    screen_blocks: usize,
+    suspects: usize,
+    confirm_blocks: usize,
+    confirming_runs: usize,
+    truncated: usize,
+}
+
+impl Cost {
+    fn add(&mut self, run: &Replayed) {
+        self.screen_blocks += run.screen_blocks;
+        self.suspects += run.suspects;
+        if run.suspects > 0 {
+            self.confirm_blocks += run.confirm_blocks;
+            self.confirming_runs += 1;
+        }
+        self.truncated += usize::from(run.truncated);
+    }
 }
 
 /// The replay's results.
@@ -196,7 +231,7 @@ fn paired<'a>(data: &'a CalibrationData, process: &str, statistic: BlockStatisti
     for run in data.runs.iter().filter(|r| r.process == process) {
         for (id, v) in &run.benchmarks {
             if let Some(base) = reference.get(&(run.block, id.as_str()))
-                && let (Some(a), Some(b)) = (statistic.of(base), statistic.of(v))
+                && let Some((a, b)) = statistic.pair(base, v)
             {
                 by_bench.entry(id.as_str()).or_default().push((
                     run.block,
@@ -211,8 +246,9 @@ fn paired<'a>(data: &'a CalibrationData, process: &str, statistic: BlockStatisti
 }
 
 /// Calibrated noise per benchmark from the A/A′ process: the root mean square of the
-/// Hodges–Lehmann effects of consecutive, disjoint chunks of `chunk` blocks (the spread a gate
-/// run of that many blocks sees between two builds of identical code, layout offset included).
+/// Hodges–Lehmann effects of every window of `chunk` consecutive blocks (the spread a gate
+/// run of that many blocks sees between two builds of identical code, layout offset included;
+/// overlapping windows use all of a short recording, at the price of correlated terms).
 pub fn noise(
     data: &CalibrationData,
     aprime: &str,
@@ -225,8 +261,7 @@ pub fn noise(
     for (id, rows) in &p.by_bench {
         let lr: Vec<f64> = rows.iter().map(|r| r.1).collect();
         let effects: Vec<f64> = lr
-            .chunks(chunk)
-            .filter(|c| c.len() == chunk)
+            .windows(chunk)
             .filter_map(|c| WalshAverages::new(c).ok().map(|w| w.estimate()))
             .collect();
         if let Some(sigma) = NoiseModel::noise_from_null_effects(&effects) {
@@ -315,7 +350,7 @@ pub fn replay(
     for condition in &data.conditions {
         let cond = paired(data, &condition.process, config.statistic);
         let blocks = cond.by_bench.values().map(Vec::len).min().unwrap_or(0);
-        let stage2 = config.judge.confirm_blocks(4, config.screen_blocks);
+        let stage2 = (config.judge.min_blocks(4) + 1).max(config.screen.step);
         if blocks < config.screen_blocks + stage2 {
             return Err(invalid(format!(
                 "condition `{}` has {blocks} usable block(s); the replay needs at least {} \
@@ -338,6 +373,7 @@ pub fn replay(
 
         let is_null = condition.slowdown == 0.0;
         let mut tally = [[0usize; 2]; 2];
+        let mut cost = Cost::default();
         for (c, counts) in tally.iter_mut().enumerate() {
             // column 0: τ = the floor; column 1: τ = max(floor, 2σ) with the calibrated σ.
             let mut judge_config = JudgeConfig {
@@ -361,7 +397,7 @@ pub fn replay(
                         }
                     }
                 }
-                let outcome = replay_once(
+                let run = replay_once(
                     &family,
                     null.by_bench.get(benches[0]).map_or(&[][..], Vec::as_slice),
                     &judge_config,
@@ -369,12 +405,15 @@ pub fn replay(
                     &mut rng,
                 )?;
                 let failed = if is_null {
-                    outcome.0 == Outcome::Regression
+                    run.outcome == Outcome::Regression
                 } else {
-                    outcome.1
+                    run.first_regressed
                 };
                 counts[0] += usize::from(failed);
-                counts[1] += usize::from(outcome.0 == Outcome::Inconclusive);
+                counts[1] += usize::from(run.outcome == Outcome::Inconclusive);
+                if c == 0 {
+                    cost.add(&run);
+                }
             }
         }
 
@@ -431,6 +470,14 @@ pub fn replay(
             dyno_calibrated_inconclusive: tally[1][1] as f64 / r,
             criterion_flag_rate: flag_rate,
             criterion_fail: crit_fail as f64 / r,
+            screen_blocks: cost.screen_blocks as f64 / (r * config.family as f64),
+            suspects: cost.suspects as f64 / r,
+            confirm_blocks: if cost.confirming_runs > 0 {
+                cost.confirm_blocks as f64 / cost.confirming_runs as f64
+            } else {
+                0.0
+            },
+            truncated: cost.truncated as f64 / r,
         });
     }
     Ok(Calibration {
@@ -443,26 +490,37 @@ pub fn replay(
 
 type Rows<'a> = [Row<'a>];
 
-/// One replicated two-stage gate run: returns the outcome and whether benchmark 0 regressed.
+/// What one replicated gate run cost and concluded.
+struct Replayed {
+    outcome: Outcome,
+    /// Benchmark 0 (the slowed one, in a slowdown condition) judged a regression.
+    first_regressed: bool,
+    /// Screening blocks summed over the family.
+    screen_blocks: usize,
+    /// Suspects re-measured.
+    suspects: usize,
+    /// Confirming blocks per suspect (0 without suspects).
+    confirm_blocks: usize,
+    /// The confirming stage wanted more blocks than the recording had left.
+    truncated: bool,
+}
+
+/// One replicated two-stage gate run, with sequential screening as [`crate::screen`] asks for
+/// it: every benchmark starts with `screen_blocks` blocks, the pending ones get `step` more per
+/// look, and the suspects get the fresh blocks [`crate::Screening::confirm_plan`] asks for.
 fn replay_once(
     family: &[(String, &Rows<'_>)],
     sentinel: &Rows<'_>,
     judge: &JudgeConfig,
     config: &ReplayConfig,
     rng: &mut StdRng,
-) -> Result<(Outcome, bool)> {
+) -> Result<Replayed> {
     let k1 = config.screen_blocks;
-    let mut draws: Vec<Vec<usize>> = Vec::with_capacity(family.len());
-    let mut benchmarks = Vec::with_capacity(family.len());
-    for (id, rows) in family {
-        let pick = sample(rng, rows.len(), rows.len()).into_vec();
-        benchmarks.push(BenchmarkData::paired(
-            id.clone(),
-            pick[..k1].iter().map(|&i| rows[i].1).collect(),
-        ));
-        draws.push(pick);
-    }
-    let sentinel_pick = sample(rng, sentinel.len(), k1.min(sentinel.len())).into_vec();
+    let draws: Vec<Vec<usize>> = family
+        .iter()
+        .map(|(_, rows)| sample(rng, rows.len(), rows.len()).into_vec())
+        .collect();
+    let sentinel_pick = sample(rng, sentinel.len(), sentinel.len()).into_vec();
     let sentinel_data = |pick: &[usize]| {
         vec![BenchmarkData {
             id: format!("{SENTINEL_PREFIX}null"),
@@ -471,39 +529,76 @@ fn replay_once(
             unpaired_blocks: 0,
         }]
     };
-    let stage1 = Comparison {
-        benchmarks,
-        sentinels: sentinel_data(&sentinel_pick),
-        health: HealthRecord::default(),
+    let mut taken: Vec<usize> = draws.iter().map(|d| k1.min(d.len())).collect();
+    let screening = loop {
+        let benchmarks = family
+            .iter()
+            .zip(&draws)
+            .zip(&taken)
+            .map(|(((id, rows), pick), &n)| {
+                BenchmarkData::paired(id.clone(), pick[..n].iter().map(|&i| rows[i].1).collect())
+            })
+            .collect();
+        let looked = taken.iter().copied().max().unwrap_or(0).min(sentinel.len());
+        let stage1 = Comparison {
+            benchmarks,
+            sentinels: sentinel_data(&sentinel_pick[..looked]),
+            health: HealthRecord::default(),
+        };
+        let screening = screen(&stage1, judge, &config.screen)?;
+        if screening.pending.is_empty() {
+            break screening;
+        }
+        let mut grew = false;
+        for (j, (id, _)) in family.iter().enumerate() {
+            if screening.pending.contains(id) {
+                let next = (taken[j] + config.screen.step)
+                    .min(config.screen.max_blocks)
+                    .min(draws[j].len());
+                grew |= next > taken[j];
+                taken[j] = next;
+            }
+        }
+        if !grew {
+            break screening.close();
+        }
     };
-    let screening = screen(&stage1, judge, &config.screen)?;
-    let judgement = if screening.suspects.is_empty() {
-        screening.judgement
+    let screen_blocks = taken.iter().sum();
+    let (judgement, confirm_blocks, truncated) = if screening.suspects.is_empty() {
+        (screening.judgement, 0, false)
     } else {
-        let k2 = judge.confirm_blocks(screening.suspects.len(), k1);
+        let plan = screening.confirm_plan(judge, &config.screen)?;
         let mut fresh = Vec::new();
+        let mut truncated = false;
         for (j, (id, rows)) in family.iter().enumerate() {
             if screening.suspects.contains(id) {
-                let avail = &draws[j][k1..];
-                let take = k2.min(avail.len());
+                let avail = &draws[j][taken[j]..];
+                truncated |= avail.len() < plan.blocks;
+                let take = plan.blocks.min(avail.len());
                 fresh.push(BenchmarkData::paired(
                     id.clone(),
                     avail[..take].iter().map(|&i| rows[i].1).collect(),
                 ));
             }
         }
-        let s2 = sample(rng, sentinel.len(), k2.min(sentinel.len())).into_vec();
+        let s2 = sample(rng, sentinel.len(), plan.blocks.min(sentinel.len())).into_vec();
         let stage2 = Comparison {
             benchmarks: fresh,
             sentinels: sentinel_data(&s2),
             health: HealthRecord::default(),
         };
-        confirm(&screening, &stage2, judge)?
+        (confirm(&screening, &stage2, judge)?, plan.blocks, truncated)
     };
-    let first = judgement
-        .benchmark(&family[0].0)
-        .is_some_and(|r| r.verdict == Verdict::Regression);
-    Ok((judgement.outcome, first))
+    Ok(Replayed {
+        first_regressed: judgement
+            .benchmark(&family[0].0)
+            .is_some_and(|r| r.verdict == Verdict::Regression),
+        outcome: judgement.outcome,
+        screen_blocks,
+        suspects: screening.suspects.len(),
+        confirm_blocks,
+        truncated,
+    })
 }
 
 impl Calibration {
@@ -544,11 +639,41 @@ impl Calibration {
             self.config.judge.q,
             self.config.judge.tau_floor * 100.0
         );
+        let sc = &self.config.screen;
+        let _ = writeln!(
+            s,
+            "\nWhat the dyno rule (τ floor) measured per PR: screening starts at {} blocks and adds {} per \
+             look for what it cannot clear (its {:.0} % upper bound not below {:.1} %), up to {}; the \
+             confirming stage is sized for {:.0} % power at that size, at most {} blocks.\n",
+            self.config.screen_blocks,
+            sc.step,
+            sc.clear_level * 100.0,
+            sc.effect_fraction * self.config.judge.tau_floor * 100.0,
+            sc.max_blocks,
+            sc.power * 100.0,
+            sc.max_confirm_blocks
+        );
+        let _ = writeln!(
+            s,
+            "| condition | screening blocks per benchmark | suspects | confirming blocks | confirming stage cut short by the recording |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+        for r in &self.results {
+            let _ = writeln!(
+                s,
+                "| {} | {:.1} | {:.1} | {:.1} | {} |",
+                r.condition.name,
+                r.screen_blocks,
+                r.suspects,
+                r.confirm_blocks,
+                pct(r.truncated)
+            );
+        }
         if !self.noise.is_empty() {
             let _ = writeln!(
                 s,
                 "\nCalibrated noise σ (A/A′, per {}-block run):",
-                self.config.screen_blocks
+                self.config.screen.max_blocks
             );
             for (id, sigma) in &self.noise {
                 let _ = writeln!(s, "- `{id}`: {:.2} %", sigma * 100.0);

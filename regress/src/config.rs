@@ -140,19 +140,30 @@ impl Default for JudgeConfig {
     }
 }
 
+/// `Ok` when `ok`, else the error that names parameter `name`, its `value` and what was
+/// `expected`.
+pub(crate) fn check_param(
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(RegressError::InvalidConfig {
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
 impl JudgeConfig {
     /// Checks every parameter's domain.
     pub fn validate(&self) -> Result<()> {
         let open01 = |name, value: f64, expected| {
-            if value > 0.0 && value < 1.0 {
-                Ok(())
-            } else {
-                Err(RegressError::InvalidConfig {
-                    name,
-                    value,
-                    expected,
-                })
-            }
+            check_param(name, value, value > 0.0 && value < 1.0, expected)
         };
         open01("q", self.q, "a false discovery rate in (0, 1), e.g. 0.01")?;
         open01(
@@ -166,15 +177,7 @@ impl JudgeConfig {
             "a significance level in (0, 1), e.g. 0.01",
         )?;
         let nonneg = |name, value: f64, expected| {
-            if value.is_finite() && value >= 0.0 {
-                Ok(())
-            } else {
-                Err(RegressError::InvalidConfig {
-                    name,
-                    value,
-                    expected,
-                })
-            }
+            check_param(name, value, value.is_finite() && value >= 0.0, expected)
         };
         nonneg(
             "tau_floor",
@@ -220,14 +223,6 @@ impl JudgeConfig {
     pub fn min_blocks(&self, family: usize) -> usize {
         let family = family.max(1) as f64;
         (family / self.q).log2().ceil().max(1.0) as usize
-    }
-
-    /// Fresh blocks of the confirming stage for `suspects` suspects after `stage1` screening
-    /// blocks: twice the screening blocks (the confirmation decides alone, so it gets the
-    /// larger sample: with 8 blocks a suspect at these noise levels rarely reaches p ≤ q), and
-    /// never fewer than the smaller family needs (`min_blocks + 1`).
-    pub fn confirm_blocks(&self, suspects: usize, stage1: usize) -> usize {
-        (self.min_blocks(suspects) + 1).max(2 * stage1)
     }
 }
 

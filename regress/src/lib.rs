@@ -90,7 +90,7 @@ pub use horizon::HorizonConfig;
 pub use judge::judge;
 pub use observation::{BlockStatistic, Metric, Observation, SENTINEL_PREFIX, is_sentinel};
 pub use report::{Report, ReportContext};
-pub use stage::{ScreenConfig, Screening, confirm, screen};
+pub use stage::{ConfirmPlan, ScreenConfig, Screening, confirm, screen};
 pub use verdict::{
     BenchmarkResult, CounterResult, CounterVerdict, EXIT_ERROR, Effect, Environment, Judgement,
     Outcome, SentinelResult, Stage, TimingResult, Verdict,

@@ -13,6 +13,8 @@
 //!   [`MannWhitney`] (U test with HL shift) and [`Welch`] (unequal-variance t via `statrs`). Each
 //!   exposes one-sided [`PValues`]; pick a tail with [`Alternative`].
 //! - [`bh_reject`] / [`benjamini_hochberg`]: false-discovery-rate control across a family.
+//! - [`blocks_for_power`] / [`power_of_blocks`]: how many paired blocks a signed-rank test
+//!   needs to catch a shift of a given size (normal-theory planning figures).
 //! - [`Change`]: a ratio with interval and [`ChangeVerdict`] from paired per-block log-ratios.
 //! - [`record::RunRecord`], [`record::MachineProfile`] (stable, bucketed machine identity with a
 //!   directory `key()`), [`record::write_atomic`] and [`record::read`].
@@ -45,6 +47,7 @@ pub mod fdr;
 pub mod hodges_lehmann;
 pub mod interval;
 pub mod mann_whitney;
+pub mod power;
 mod ranks;
 pub mod record;
 pub mod summary;
@@ -59,6 +62,7 @@ pub use fdr::{BhDecision, benjamini_hochberg, bh_reject};
 pub use hodges_lehmann::{Bound, HodgesLehmann, WalshAverages, hodges_lehmann};
 pub use interval::ConfidenceInterval;
 pub use mann_whitney::MannWhitney;
+pub use power::{SIGNED_RANK_EFFICIENCY, blocks_for_power, power_of_blocks};
 pub use summary::{Percentile, Samples, Summary, median, percentile};
 pub use welch::Welch;
 pub use wilcoxon::SignedRank;

@@ -96,9 +96,47 @@ pub struct SliceArgs {
     #[arg(long, default_value_t = 15)]
     pub rounds: u32,
     /// Block value of a side's lock-step slices (and, in calibration replays, of any
-    /// process's samples): `median`, or `min` (the fastest).
-    #[arg(long, value_enum, default_value_t = Statistic::Median)]
+    /// process's samples): `paired` (the median of the per-round head/base ratios, the
+    /// steadiest on this machine: docs/regression-gate.md), `median`, or `min` (the fastest).
+    #[arg(long, value_enum, default_value_t = Statistic::Paired)]
     pub statistic: Statistic,
+}
+
+/// Sequential screening and the size of the confirming stage (see `dyno_regress::screen`).
+#[derive(Debug, Clone, Args)]
+pub struct ScreenArgs {
+    /// Screening blocks added per look for the benchmarks stage 1 cannot clear yet.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 8)]
+    pub screen_step: usize,
+    /// Most screening blocks per benchmark; what is still not cleared then is a suspect.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 32)]
+    pub max_screen_blocks: usize,
+    /// Most confirming blocks, whatever the suspects' spread asks for.
+    #[arg(long, value_name = "BLOCKS", default_value_t = 64)]
+    pub max_confirm_blocks: usize,
+    /// Power at the slowdown the gate is built to catch (2 τ) that the confirming stage is
+    /// sized for.
+    #[arg(long, default_value_t = 0.95)]
+    pub power: f64,
+    /// One-sided confidence of the upper bound that clears a benchmark in stage 1.
+    #[arg(long, default_value_t = 0.99)]
+    pub clear_level: f64,
+}
+
+impl ScreenArgs {
+    /// The library's screening rule, checked.
+    pub fn config(&self) -> anyhow::Result<dyno_regress::ScreenConfig> {
+        let config = dyno_regress::ScreenConfig {
+            step: self.screen_step,
+            max_blocks: self.max_screen_blocks,
+            max_confirm_blocks: self.max_confirm_blocks,
+            power: self.power,
+            clear_level: self.clear_level,
+            ..dyno_regress::ScreenConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 /// `--statistic`: see [`dyno_regress::BlockStatistic`].
@@ -108,6 +146,8 @@ pub enum Statistic {
     Median,
     /// The fastest sample.
     Min,
+    /// The median of the per-round head/base ratios (lock-step slices only).
+    Paired,
 }
 
 impl From<Statistic> for dyno_regress::BlockStatistic {
@@ -115,6 +155,7 @@ impl From<Statistic> for dyno_regress::BlockStatistic {
         match s {
             Statistic::Median => dyno_regress::BlockStatistic::Median,
             Statistic::Min => dyno_regress::BlockStatistic::Min,
+            Statistic::Paired => dyno_regress::BlockStatistic::Paired,
         }
     }
 }
@@ -188,7 +229,9 @@ pub struct RunArgs {
     /// Bench binary of `dyno-benches` to run: `kernels` (the kernels suite) or `gate` (fast).
     #[arg(long, default_value = "kernels")]
     pub suite: String,
-    /// Stage-1 (screening) blocks; stage 2 re-measures suspects with enough fresh blocks.
+    /// Stage-1 blocks of the first look; benchmarks that cannot be cleared get
+    /// `--screen-step` more per look, and stage 2 re-measures the suspects with as many fresh
+    /// blocks as their spread needs.
     #[arg(long, default_value_t = 8)]
     pub blocks: u32,
     /// Short criterion timings per process (0.1 s warm-up, 0.3 s measurement).
@@ -221,6 +264,9 @@ pub struct RunArgs {
     /// Lock-step slicing.
     #[command(flatten)]
     pub slices: SliceArgs,
+    /// Sequential screening and confirming-stage size.
+    #[command(flatten)]
+    pub screen: ScreenArgs,
     /// Decision rule.
     #[command(flatten)]
     pub judge: JudgeArgs,
@@ -329,7 +375,7 @@ pub struct CalibrateArgs {
     /// Replications of the replay.
     #[arg(long, default_value_t = 400)]
     pub replications: usize,
-    /// Stage-1 blocks of the replayed gate.
+    /// Stage-1 blocks of the replayed gate's first look.
     #[arg(long, default_value_t = 8)]
     pub screen_blocks: usize,
     /// Seed of block order and replay.
@@ -353,6 +399,9 @@ pub struct CalibrateArgs {
     /// Lock-step slicing.
     #[command(flatten)]
     pub slices: SliceArgs,
+    /// Sequential screening and confirming-stage size.
+    #[command(flatten)]
+    pub screen: ScreenArgs,
     /// Decision rule.
     #[command(flatten)]
     pub judge: JudgeArgs,

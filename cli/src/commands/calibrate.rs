@@ -34,7 +34,8 @@ pub fn run(args: CalibrateArgs) -> Result<i32> {
     };
     let screen_blocks = args.screen_blocks;
     let statistic = args.slices.statistic.into();
-    data.noise = noise(&data, "Aprime", screen_blocks, statistic);
+    // The noise a gate run sees once screening has all its blocks.
+    data.noise = noise(&data, "Aprime", args.screen.max_screen_blocks, statistic);
     output::write_file(&args.out, &serde_json::to_vec_pretty(&data)?)?;
     let config = ReplayConfig {
         family: args.family,
@@ -52,6 +53,7 @@ pub fn run(args: CalibrateArgs) -> Result<i32> {
             ..JudgeConfig::default()
         },
         statistic,
+        screen: args.screen.config()?,
         ..ReplayConfig::default()
     };
     let started = Instant::now();

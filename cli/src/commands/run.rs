@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use dyno_regress::{
-    Comparison, Observation, Report, ReportContext, SENTINEL_PREFIX, ScreenConfig, confirm, screen,
+    Comparison, Observation, Report, ReportContext, SENTINEL_PREFIX, confirm, screen,
 };
 use dyno_stats::record::{
     GitInfo, HealthRecord, RunRecord, SCHEMA_VERSION, SampleSeries, Side, Unit,
@@ -35,7 +35,25 @@ struct Stage {
     health: HealthRecord,
 }
 
+impl Stage {
+    /// Adds the blocks of a later look of the same stage (distinct block indices); the health
+    /// keeps the worse steal time and every flag.
+    fn absorb(&mut self, later: Stage) {
+        self.observations.extend(later.observations);
+        self.samples.extend(later.samples);
+        self.health.steal_time_fraction = match (
+            self.health.steal_time_fraction,
+            later.health.steal_time_fraction,
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.health.flags.extend(later.health.flags);
+    }
+}
+
 /// What a stage measures.
+#[derive(Clone)]
 struct Plan<'a> {
     base: &'a BenchBinary,
     head: &'a BenchBinary,
@@ -146,30 +164,71 @@ pub fn run(args: RunArgs) -> Result<i32> {
         scratch: &scratch,
     };
 
+    let screen_config = args.screen.config()?;
     tracing::info!(
         blocks = args.blocks,
         benchmarks = base_ids.len().max(head_ids.len()),
         "stage 1: screening"
     );
-    let stage1 = measure(&plan, 0, args.blocks, args.seed)?;
-    let cmp1 = Comparison::from_observations(&stage1.observations, stage1.health.clone())?;
-    let screening = screen(&cmp1, &config, &ScreenConfig::default())?;
-    let mut samples = stage1.samples;
+    // Stage 1, sequential: every benchmark gets `--blocks`, the ones that cannot be cleared yet
+    // `--screen-step` more per look, up to `--max-screen-blocks`.
+    let mut stage1 = measure(&plan, 0, args.blocks, args.seed)?;
+    let mut next_block = args.blocks;
+    let mut looks = 1u64;
+    let screening = loop {
+        let cmp1 = Comparison::from_observations(&stage1.observations, stage1.health.clone())?;
+        let screening = screen(&cmp1, &config, &screen_config)?;
+        if screening.pending.is_empty() {
+            break screening;
+        }
+        let step = screen_config.step as u32;
+        tracing::info!(pending = ?screening.pending, blocks = step, "stage 1: another look");
+        let more = Plan {
+            filter: Filter::Regex(Some(exact_any(&screening.pending))),
+            ids: screening.pending.clone(),
+            ..plan.clone()
+        };
+        let look = measure(&more, next_block, step, args.seed.wrapping_add(looks))?;
+        stage1.absorb(look);
+        next_block += step;
+        looks += 1;
+    };
+    let screened = next_block;
+    let mut samples = std::mem::take(&mut stage1.samples);
     let mut judgement = if screening.suspects.is_empty() {
         screening.judgement
     } else {
-        let k2 = config.confirm_blocks(screening.suspects.len(), args.blocks as usize) as u32;
-        tracing::info!(suspects = ?screening.suspects, blocks = k2, "stage 2: confirming");
+        let confirm_plan = screening.confirm_plan(&config, &screen_config)?;
+        let k2 = confirm_plan.blocks as u32;
+        tracing::info!(
+            suspects = ?screening.suspects,
+            blocks = k2,
+            wanted = confirm_plan.wanted,
+            "stage 2: confirming"
+        );
         let plan2 = Plan {
             filter: Filter::Regex(Some(exact_any(&screening.suspects))),
             ids: screening.suspects.clone(),
             ..plan
         };
-        let stage2 = measure(&plan2, args.blocks, k2, args.seed.wrapping_add(1))?;
+        let stage2 = measure(&plan2, screened, k2, args.seed.wrapping_add(1 << 32))?;
         let cmp2 = Comparison::from_observations(&stage2.observations, stage2.health)?;
         samples.extend(stage2.samples);
-        confirm(&screening, &cmp2, &config)?
+        let mut j = confirm(&screening, &cmp2, &config)?;
+        j.notes.push(format!(
+            "confirming stage: {k2} fresh blocks (the suspects' stage-1 spread asked for {}), \
+             predicted power {:.0} % at a {:.1} % slowdown",
+            confirm_plan.wanted,
+            confirm_plan.power * 100.0,
+            screen_config.effect_fraction * config.tau_floor * 100.0
+        ));
+        j
     };
+    judgement.notes.push(format!(
+        "screening: {looks} look(s), {screened} block index(es) used (first look {} blocks for \
+         every benchmark, then {} more per look for those not yet cleared)",
+        args.blocks, screen_config.step
+    ));
     judgement.notes.push(remark);
     judgement.notes.push(interleave_note);
     if same {
@@ -283,11 +342,20 @@ fn measure_lockstep(
     let statistic = plan.statistic;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut rec = Recorder::default();
-    let mut push = |id: String, side: Side, block: u32, values: Vec<f64>| -> Result<()> {
-        let value = statistic
-            .of(&values)
-            .with_context(|| format!("block {block}, `{id}`: no usable slice"))?;
-        rec.push(id, side, block, value, values);
+    // One pair's block values: the base side, and the head side when it has the benchmark.
+    let mut push = |id: String, block: u32, base: Vec<f64>, head: Option<Vec<f64>>| -> Result<()> {
+        let unusable = || format!("block {block}, `{id}`: no usable slice");
+        match head {
+            Some(head) => {
+                let (b, h) = statistic.pair(&base, &head).with_context(unusable)?;
+                rec.push(id.clone(), Side::Base, block, b, base);
+                rec.push(id, Side::Head, block, h, head);
+            }
+            None => {
+                let b = statistic.of(&base).with_context(unusable)?;
+                rec.push(id, Side::Base, block, b, base);
+            }
+        }
         Ok(())
     };
     for block in first..first + count {
@@ -317,20 +385,22 @@ fn measure_lockstep(
             let times = children
                 .measure(&procs, id, config, &mut rng)
                 .with_context(|| format!("block {block}, benchmark `{id}`"))?;
+            let mut by_process: [Option<Vec<f64>>; 3] = Default::default();
             for (&p, values) in procs.iter().zip(times.times) {
-                if sentinel && p != 1 {
-                    let side = if p == 0 { Side::Base } else { Side::Head };
-                    push(
-                        format!("{SENTINEL_PREFIX}{id}"),
-                        side,
-                        block,
-                        values.clone(),
-                    )?;
-                }
-                if judged && p < 2 {
-                    let side = if p == 0 { Side::Base } else { Side::Head };
-                    push(id.clone(), side, block, values)?;
-                }
+                by_process[p] = Some(values);
+            }
+            let [base, head, second] = by_process;
+            let base = base.with_context(|| format!("block {block}, `{id}`: no base slices"))?;
+            if sentinel {
+                push(
+                    format!("{SENTINEL_PREFIX}{id}"),
+                    block,
+                    base.clone(),
+                    second,
+                )?;
+            }
+            if judged {
+                push(id.clone(), block, base, head)?;
             }
         }
         children.quit()?;
