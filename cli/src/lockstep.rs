@@ -7,6 +7,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use dyno_regress::lockstep::{FLAG, Reply, Request, SliceConfig, SliceTimes, Slicer, measure};
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
 use rand::Rng;
 
 use crate::bench_process::BenchBinary;
@@ -155,9 +157,16 @@ impl Slicer for Block {
 impl Block {
     /// Starts one lock-step child per `(binary, name)`, all alive at once; fails when one of
     /// them does not speak the protocol (callers [`LockstepChild::probe`] first).
+    ///
+    /// With `cpu`, every child is confined to that one CPU (they inherit the mask of the thread
+    /// that starts them): the children take turns, so they lose no time to each other, and a
+    /// CPU whose sibling hyperthread is busy with a neighbour slows base and head alike
+    /// instead of whichever side the scheduler happened to put there.
     pub fn spawn<'a>(
         processes: impl IntoIterator<Item = (&'a BenchBinary, &'a str)>,
+        cpu: Option<usize>,
     ) -> Result<Block> {
+        let _pinned = cpu.map(PinnedThread::new).transpose()?;
         let mut children = Vec::new();
         for (binary, name) in processes {
             children.push(LockstepChild::spawn(binary, name)?.with_context(|| {
@@ -192,6 +201,41 @@ impl Block {
             c.quit()?;
         }
         Ok(())
+    }
+}
+
+/// The CPUs this process may run on, in increasing order (empty when the kernel does not say).
+pub fn allowed_cpus() -> Vec<usize> {
+    let Ok(set) = sched_getaffinity(Pid::from_raw(0)) else {
+        return Vec::new();
+    };
+    (0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect()
+}
+
+/// The calling thread confined to one CPU until dropped, when its previous mask comes back.
+struct PinnedThread(CpuSet);
+
+impl PinnedThread {
+    fn new(cpu: usize) -> Result<PinnedThread> {
+        let before =
+            sched_getaffinity(Pid::from_raw(0)).context("reading this thread's CPU mask")?;
+        let mut one = CpuSet::new();
+        one.set(cpu)
+            .with_context(|| format!("CPU {cpu} is beyond the kernel's CPU set"))?;
+        sched_setaffinity(Pid::from_raw(0), &one).with_context(|| {
+            format!("pinning lock-step children to CPU {cpu} (run with --no-pin if the machine forbids it)")
+        })?;
+        Ok(PinnedThread(before))
+    }
+}
+
+impl Drop for PinnedThread {
+    fn drop(&mut self) {
+        if let Err(e) = sched_setaffinity(Pid::from_raw(0), &self.0) {
+            tracing::warn!(error = %e, "could not restore the driver thread's CPU mask");
+        }
     }
 }
 

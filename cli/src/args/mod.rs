@@ -100,6 +100,27 @@ pub struct SliceArgs {
     /// steadiest on this machine: docs/regression-gate.md), `median`, or `min` (the fastest).
     #[arg(long, value_enum, default_value_t = Statistic::Paired)]
     pub statistic: Statistic,
+    /// Lock-step: leave a block's processes to the scheduler instead of confining them all
+    /// to one CPU (the blocks take the allowed CPUs in turn).
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+impl SliceArgs {
+    /// The CPUs lock-step blocks are pinned to in turn (block `k` on `cpus[k % len]`); empty
+    /// with `--no-pin` or when the kernel does not tell this process's CPUs.
+    pub fn pin_cpus(&self) -> Vec<usize> {
+        if self.no_pin {
+            Vec::new()
+        } else {
+            crate::lockstep::allowed_cpus()
+        }
+    }
+}
+
+/// The CPU of block `block` among `cpus` (see [`SliceArgs::pin_cpus`]).
+pub fn block_cpu(cpus: &[usize], block: u32) -> Option<usize> {
+    (!cpus.is_empty()).then(|| cpus[block as usize % cpus.len()])
 }
 
 /// Sequential screening and the size of the confirming stage (see `dyno_regress::screen`).

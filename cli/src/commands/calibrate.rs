@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 
 use dyno_regress::lockstep::SliceConfig;
 
-use crate::args::{CalibrateArgs, Interleave};
+use crate::args::{CalibrateArgs, Interleave, block_cpu};
 use crate::bench_process::{BenchBinary, Filter, Timings};
 use crate::health::CpuTimes;
 use crate::lockstep::{Block, LockstepChild};
@@ -282,12 +282,20 @@ fn record(args: &CalibrateArgs) -> Result<CalibrationData> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let before = CpuTimes::read();
     let mut order: Vec<usize> = (0..processes.len()).collect();
+    let cpus = args.slices.pin_cpus();
+    let cpu = |block| block_cpu(&cpus, block);
     for block in 0..blocks {
         let block_start = Instant::now();
         match &lockstep {
             Some((config, ids)) => {
-                data.runs
-                    .extend(lockstep_block(&processes, ids, config, block, &mut rng)?);
+                data.runs.extend(lockstep_block(
+                    &processes,
+                    ids,
+                    config,
+                    block,
+                    cpu(block),
+                    &mut rng,
+                )?);
             }
             None => {
                 order.shuffle(&mut rng);
@@ -333,10 +341,11 @@ fn lockstep_block(
     ids: &[String],
     config: &SliceConfig,
     block: u32,
+    cpu: Option<usize>,
     rng: &mut StdRng,
 ) -> Result<Vec<ProcessRun>> {
     let started = Instant::now();
-    let mut children = Block::spawn(processes.iter().map(|p| (&p.binary, p.name.as_str())))?;
+    let mut children = Block::spawn(processes.iter().map(|p| (&p.binary, p.name.as_str())), cpu)?;
     let mut runs: Vec<ProcessRun> = processes
         .iter()
         .map(|p| ProcessRun {

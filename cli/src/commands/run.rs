@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::args::{Interleave, RunArgs};
+use crate::args::{Interleave, RunArgs, block_cpu};
 use crate::bench_process::{BenchBinary, Filter, Timings, exact_any};
 use crate::commands::judge_config;
 use crate::git::{self, Checkout};
@@ -66,6 +66,8 @@ struct Plan<'a> {
     lockstep: Option<SliceConfig>,
     /// Block value of a side's lock-step slices.
     statistic: BlockStatistic,
+    /// CPUs the lock-step blocks are pinned to in turn (empty: not pinned).
+    pin: Vec<usize>,
     scratch: &'a Path,
 }
 
@@ -161,6 +163,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         timings,
         lockstep,
         statistic: args.slices.statistic.into(),
+        pin: args.slices.pin_cpus(),
         scratch: &scratch,
     };
 
@@ -286,8 +289,14 @@ fn interleave(
         }
     }
     if missing.is_empty() {
+        let cpus = args.slices.pin_cpus();
+        let pinned = if cpus.is_empty() {
+            "not pinned".to_string()
+        } else {
+            format!("each block's processes on one CPU, blocks taking CPUs {cpus:?} in turn")
+        };
         let note = format!(
-            "blocks: lock-step, {} rounds of {:.0} ms slices per benchmark and block",
+            "blocks: lock-step, {} rounds of {:.0} ms slices per benchmark and block; {pinned}",
             config.rounds,
             config.slice.as_secs_f64() * 1000.0
         );
@@ -364,7 +373,7 @@ fn measure_lockstep(
         if plan.sentinel.is_some() {
             processes.push((plan.base, "sentinel"));
         }
-        let mut children = Block::spawn(processes)?;
+        let mut children = Block::spawn(processes, block_cpu(&plan.pin, block))?;
         // The sentinel runs in every block, also when stage 2 re-measures other benchmarks.
         let mut order = plan.ids.clone();
         if let Some(id) = plan.sentinel
