@@ -142,6 +142,10 @@ pub struct ScreenArgs {
     /// One-sided confidence of the upper bound that clears a benchmark in stage 1.
     #[arg(long, default_value_t = 0.99)]
     pub clear_level: f64,
+    /// The slowdown, as a multiple of τ, that stage 1 must rule out to clear a benchmark
+    /// (its upper bound below it) and that stage 2 is sized to catch.
+    #[arg(long, value_name = "TIMES_TAU", default_value_t = 1.5)]
+    pub detect: f64,
 }
 
 impl ScreenArgs {
@@ -153,6 +157,7 @@ impl ScreenArgs {
             max_confirm_blocks: self.max_confirm_blocks,
             power: self.power,
             clear_level: self.clear_level,
+            effect_fraction: self.detect,
             ..dyno_regress::ScreenConfig::default()
         };
         config.validate()?;
