@@ -14,7 +14,7 @@
 use criterion::{Criterion, SamplingMode, Throughput};
 use dyno_benches::{Profile, bench_id, profile};
 use dyno_engine::model::WeightDtype;
-use dyno_engine::model::gemm::{MatmulPath, PackedWeight, matmul_packed_on};
+use dyno_engine::model::gemm::{AMX_MIN_ROWS, MatmulPath, PackedWeight, matmul_packed_on};
 
 /// (name, n, k) of the weights.
 const SHAPES: [(&str, usize, usize); 2] = [("gate_up", 9728, 896), ("down", 896, 4864)];
@@ -33,6 +33,7 @@ fn values(len: usize, seed: u32) -> Vec<f32> {
 pub fn bench(c: &mut Criterion) {
     let full = profile() == Profile::Full;
     let paths: Vec<MatmulPath> = [
+        MatmulPath::Amx,
         MatmulPath::Avx512Bf16,
         MatmulPath::Avx512,
         MatmulPath::Avx2,
@@ -57,8 +58,12 @@ pub fn bench(c: &mut Criterion) {
             g.throughput(Throughput::Elements((m * n * k) as u64));
             for (dtype, weights) in [WeightDtype::F32, WeightDtype::Bf16].iter().zip(&packed) {
                 for &path in &paths {
-                    // f32 weights run the same kernel on both AVX-512 paths.
-                    if *dtype == WeightDtype::F32 && path == MatmulPath::Avx512Bf16 {
+                    // f32 weights run the same kernel on the three AVX-512 paths, and AMX
+                    // hands fewer than 16 rows to the `vdpbf16ps` kernel.
+                    if (*dtype == WeightDtype::F32
+                        && matches!(path, MatmulPath::Avx512Bf16 | MatmulPath::Amx))
+                        || (path == MatmulPath::Amx && m < AMX_MIN_ROWS)
+                    {
                         continue;
                     }
                     for cold in [false, true] {

@@ -26,6 +26,8 @@
 //! measured ≈ 50–70 GFLOP/s on this 2-core machine for the 0.5B shapes.
 
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -44,11 +46,21 @@ pub const NR: usize = 32;
 pub const MR: usize = 12;
 /// Activation bytes per row block (kept in L2 while the panels stream past).
 const ROW_BLOCK_BYTES: usize = 512 << 10;
+/// bf16 panels pad `k` to this many values (zeros): one AMX tile step, so the AMX kernel never
+/// reads past a panel; the other paths multiply the zero pairs like any other.
+const BF16_K_PAD: usize = 32;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(BF16_K_PAD.is_multiple_of(amx::K_STEP));
+/// Rows from which the bf16 weights go through AMX tiles (on a CPU with AMX); fewer rows take
+/// the `vdpbf16ps` path, whose register tile does not round the rows up to 16.
+pub const AMX_MIN_ROWS: usize = 16;
 /// Rows from which the activations are converted to bf16 on all threads.
 const PAR_CONVERT_ROWS: usize = 64;
 
 /// One `MR × NR` register tile of the output.
 type Tile = [[f32; NR]; MR];
+/// A tile of `R` rows (the driver's unit: [`MR`] for the register tiles, 32 for AMX).
+type Rows<const R: usize> = [[f32; NR]; R];
 
 /// Which micro-kernel [`matmul_packed_on`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,12 +74,15 @@ pub enum MatmulPath {
     Avx512,
     /// As [`MatmulPath::Avx512`] for f32 weights; bf16 weights use `vdpbf16ps` (AVX512-BF16).
     Avx512Bf16,
+    /// As [`MatmulPath::Avx512Bf16`], but bf16 weights at 16 rows or more run on AMX-BF16
+    /// tiles (`tdpbf16ps`, Sapphire Rapids and later): prefill and batched decode.
+    Amx,
 }
 
 impl MatmulPath {
     /// The fastest path this CPU supports (run-time detection; no build flags needed).
     pub fn detect() -> Self {
-        [Self::Avx512Bf16, Self::Avx512, Self::Avx2]
+        [Self::Amx, Self::Avx512Bf16, Self::Avx512, Self::Avx2]
             .into_iter()
             .find(|p| p.is_supported())
             .unwrap_or(Self::Portable)
@@ -88,8 +103,10 @@ impl MatmulPath {
                 std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bf16")
             }
+            #[cfg(target_arch = "x86_64")]
+            Self::Amx => Self::Avx512Bf16.is_supported() && amx::supported(),
             #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx2 | Self::Avx512 | Self::Avx512Bf16 => false,
+            Self::Avx2 | Self::Avx512 | Self::Avx512Bf16 | Self::Amx => false,
         }
     }
 
@@ -100,6 +117,7 @@ impl MatmulPath {
             Self::Avx2 => "avx2",
             Self::Avx512 => "avx512",
             Self::Avx512Bf16 => "avx512bf16",
+            Self::Amx => "amx",
         }
     }
 }
@@ -113,8 +131,8 @@ pub enum PackedWeight {
     Bf16(Panels<bf16>),
 }
 
-/// Panels of one element type: `panels × kp × NR` values, `kp` being `k` padded to the layout's
-/// step (1 for f32, 2 for bf16).
+/// Panels of one element type: `panels × kp × NR` values, `kp` being `k` padded with zeros (to 1
+/// for f32, to [`BF16_K_PAD`] for bf16).
 #[derive(Clone, Debug)]
 pub struct Panels<W> {
     data: Vec<W>,
@@ -125,10 +143,11 @@ pub struct Panels<W> {
 
 impl<W: WeightElem + Default> Panels<W> {
     /// Packs `w` (`[n, k]`, row-major): element `(j, kk)` of panel `p` goes to
-    /// `(kk / step)·step·NR + j·step + kk % step` (step 1: k-major rows; step 2: k pairs).
-    fn pack(w: &[W], n: usize, k: usize, step: usize) -> Self {
+    /// `(kk / step)·step·NR + j·step + kk % step` (step 1: k-major rows; step 2: k pairs), `k`
+    /// padded with zeros to a multiple of `pad` (a multiple of `step`).
+    fn pack(w: &[W], n: usize, k: usize, step: usize, pad: usize) -> Self {
         assert_eq!(w.len(), n * k, "weight is not [n, k]");
-        let kp = k.next_multiple_of(step);
+        let kp = k.next_multiple_of(pad);
         let num_panels = n.div_ceil(NR);
         let mut data = vec![W::default(); num_panels * kp * NR];
         data.par_chunks_mut(kp * NR)
@@ -156,10 +175,10 @@ impl PackedWeight {
     /// Packs a row-major `[n, k]` f32 weight, stored as `dtype` (bf16 rounds to nearest even).
     pub fn pack(w: &[f32], n: usize, k: usize, dtype: WeightDtype) -> Self {
         match dtype {
-            WeightDtype::F32 => Self::F32(Panels::pack(w, n, k, 1)),
+            WeightDtype::F32 => Self::F32(Panels::pack(w, n, k, 1, 1)),
             WeightDtype::Bf16 => {
                 let wb: Vec<bf16> = w.par_iter().map(|&v| bf16::from_f32(v)).collect();
-                Self::Bf16(Panels::pack(&wb, n, k, 2))
+                Self::Bf16(Panels::pack(&wb, n, k, 2, BF16_K_PAD))
             }
         }
     }
@@ -243,13 +262,44 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
             });
         }
         #[cfg(target_arch = "x86_64")]
-        (PackedWeight::F32(p), MatmulPath::Avx512 | MatmulPath::Avx512Bf16) => {
+        (PackedWeight::F32(p), MatmulPath::Avx512 | MatmulPath::Avx512Bf16 | MatmulPath::Amx) => {
             run(x, k, m, p, out, |x, mr, panel, _, t| {
                 avx512::tile(x, mr, k, panel, t)
             });
         }
         #[cfg(target_arch = "x86_64")]
-        (PackedWeight::Bf16(p), MatmulPath::Avx512Bf16) => {
+        (PackedWeight::Bf16(p), MatmulPath::Amx) if m >= AMX_MIN_ROWS => {
+            let half = p.kp / 2;
+            let padded = m.next_multiple_of(amx::BLOCK_ROWS);
+            SCRATCH_U32.with(|cell| {
+                borrow_or_fresh(cell, |s| {
+                    // Whole 16-row tiles are read, so the rows past `m` must be zeros (the
+                    // scratch is not cleared between calls).
+                    if s.len() < padded * half {
+                        s.resize(padded * half, 0);
+                    }
+                    s[m * half..padded * half].fill(0);
+                    pairs_of(x, m, k, half, s);
+                    run(
+                        &s[..padded * half],
+                        half,
+                        m,
+                        p,
+                        out,
+                        |x, mr, panel, _, t| {
+                            let rows = if mr > amx::BLOCK_ROWS / 2 {
+                                amx::BLOCK_ROWS
+                            } else {
+                                amx::BLOCK_ROWS / 2
+                            };
+                            amx::block(x, rows, half, panel, t);
+                        },
+                    );
+                })
+            });
+        }
+        #[cfg(target_arch = "x86_64")]
+        (PackedWeight::Bf16(p), MatmulPath::Avx512Bf16 | MatmulPath::Amx) => {
             let half = p.kp / 2;
             SCRATCH_U32.with(|cell| {
                 borrow_or_fresh(cell, |s| {
@@ -267,7 +317,7 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
                     let s = rounded_of(x, m, k, kp, s);
                     match path {
                         #[cfg(target_arch = "x86_64")]
-                        MatmulPath::Avx512 | MatmulPath::Avx512Bf16 => {
+                        MatmulPath::Avx512 | MatmulPath::Avx512Bf16 | MatmulPath::Amx => {
                             run(s, kp, m, p, out, |x, mr, panel, _, t| {
                                 avx512::tile_pairs(x, mr, kp, panel, t);
                             });
@@ -379,40 +429,35 @@ impl OutPtr {
 }
 
 /// The driver every path shares: `x` holds `m` rows of `row_len` activation values (f32, or
-/// bf16 pairs), `tile(rows, mr, panel, first, tile)` fills one register tile from `mr ≤ MR`
-/// rows; `first` says it is the panel's first tile in this block (a kernel may then prefetch
-/// the next panel, which follows this one in memory and is usually this thread's next).
-/// Tiles start at multiples of `MR` rows, so a path may lay out each `MR`-row chunk of `x` in
-/// its own order (the AVX2 kernels interleave the rows).
-fn run<A: Sync, W: WeightElem>(
+/// bf16 pairs), `tile(rows, mr, panel, first, tile)` fills one `R`-row tile of the output from
+/// `mr ≤ R` rows; `rows` starts at the tile's first row and runs to the end of `x` (so a kernel
+/// that always reads whole 16-row AMX tiles can be given zero rows past `m`). `first` says it is
+/// the panel's first tile in this block (a kernel may then prefetch the next panel, which follows
+/// this one in memory and is usually this thread's next). Tiles start at multiples of `R` rows,
+/// so a path may lay out each `R`-row chunk of `x` in its own order (the AVX2 kernels interleave
+/// the rows).
+fn run<const R: usize, A: Sync, W: WeightElem>(
     x: &[A],
     row_len: usize,
     m: usize,
     w: &Panels<W>,
     out: &mut [f32],
-    tile: impl Fn(&[A], usize, &[W], bool, &mut Tile) + Sync,
+    tile: impl Fn(&[A], usize, &[W], bool, &mut Rows<R>) + Sync,
 ) {
     let n = w.n;
     let num_panels = n.div_ceil(NR);
     let row_bytes = (row_len * size_of::<A>()).max(1);
-    let rows_per_block = (ROW_BLOCK_BYTES / row_bytes).max(MR) / MR * MR;
+    let rows_per_block = (ROW_BLOCK_BYTES / row_bytes).max(R) / R * R;
     let ptr = OutPtr(out.as_mut_ptr());
     for r0 in (0..m).step_by(rows_per_block) {
         let rows = (m - r0).min(rows_per_block);
-        let xb = &x[r0 * row_len..(r0 + rows) * row_len];
         (0..num_panels).into_par_iter().for_each(|p| {
             let cols = NR.min(n - p * NR);
             let panel = w.panel(p);
-            for i0 in (0..rows).step_by(MR) {
-                let mr = (rows - i0).min(MR);
-                let mut t = [[0.0f32; NR]; MR];
-                tile(
-                    &xb[i0 * row_len..(i0 + mr) * row_len],
-                    mr,
-                    panel,
-                    i0 == 0,
-                    &mut t,
-                );
+            for i0 in (0..rows).step_by(R) {
+                let mr = (rows - i0).min(R);
+                let mut t = [[0.0f32; NR]; R];
+                tile(&x[(r0 + i0) * row_len..], mr, panel, i0 == 0, &mut t);
                 for (i, row) in t.iter().enumerate().take(mr) {
                     let offset = (r0 + i0 + i) * n + p * NR;
                     // SAFETY: `offset + cols ≤ m × n` (row `r0 + i0 + i < m`, columns
@@ -487,11 +532,12 @@ mod tests {
         v.iter().map(|&x| bf16::from_f32(x).to_f32()).collect()
     }
 
-    const PATHS: [MatmulPath; 4] = [
+    const PATHS: [MatmulPath; 5] = [
         MatmulPath::Portable,
         MatmulPath::Avx2,
         MatmulPath::Avx512,
         MatmulPath::Avx512Bf16,
+        MatmulPath::Amx,
     ];
 
     proptest! {
@@ -545,41 +591,65 @@ mod tests {
     /// left in it (here: NaN bit patterns) must not leak into the padding of an odd `k`.
     #[test]
     fn poisoned_scratch_does_not_leak_into_bf16_padding() {
-        let (m, n, k) = (3, 5, 7);
-        let x = values(m * k, 11);
-        let w = values(n * k, 12);
-        let want = reference(&round(&x), m, &round(&w), n, k);
-        let packed = PackedWeight::pack(&w, n, k, WeightDtype::Bf16);
-        for path in PATHS.into_iter().filter(|p| p.is_supported()) {
-            SCRATCH_F32.with(|c| *c.borrow_mut() = vec![f32::NAN; 4096]);
-            SCRATCH_U32.with(|c| *c.borrow_mut() = vec![u32::MAX; 4096]);
-            let mut got = vec![0.0; m * n];
-            matmul_packed_on(path, &x, m, &packed, &mut got);
-            for (g, r) in got.iter().zip(&want) {
-                assert!(
-                    (g - r).abs() <= 1e-5 * k as f32,
-                    "{path:?}: got {g}, want {r}"
-                );
+        // 3 rows: the register tiles; 20 rows: the AMX path, whose tiles also read the zero
+        // rows past `m`.
+        for (m, n, k) in [(3, 5, 7), (20, 5, 7), (20, 40, 45)] {
+            let x = values(m * k, 11);
+            let w = values(n * k, 12);
+            let want = reference(&round(&x), m, &round(&w), n, k);
+            let packed = PackedWeight::pack(&w, n, k, WeightDtype::Bf16);
+            for path in PATHS.into_iter().filter(|p| p.is_supported()) {
+                SCRATCH_F32.with(|c| *c.borrow_mut() = vec![f32::NAN; 4096]);
+                SCRATCH_U32.with(|c| *c.borrow_mut() = vec![u32::MAX; 4096]);
+                let mut got = vec![0.0; m * n];
+                matmul_packed_on(path, &x, m, &packed, &mut got);
+                for (g, r) in got.iter().zip(&want) {
+                    assert!(
+                        (g - r).abs() <= 1e-5 * k as f32,
+                        "{path:?} m={m}: got {g}, want {r}"
+                    );
+                }
             }
         }
     }
 
+    /// Which paths the proptests above exercised on this CPU (printed with `--nocapture`; the
+    /// AMX path only exists on Sapphire Rapids and later).
+    #[test]
+    fn detect_picks_a_supported_path() {
+        let path = MatmulPath::detect();
+        assert!(path.is_supported());
+        let supported: Vec<_> = PATHS.into_iter().filter(|p| p.is_supported()).collect();
+        eprintln!("matmul paths on this CPU: {supported:?}, detect: {path:?}");
+        assert!(supported.contains(&path));
+    }
+
     #[test]
     fn nan_and_infinity_propagate_in_bf16() {
-        let (m, n, k) = (2, 3, 5);
-        let mut x = vec![0.5f32; m * k];
-        x[1] = f32::INFINITY;
-        x[k + 2] = f32::NAN;
-        let w = vec![0.25f32; n * k];
-        let packed = PackedWeight::pack(&w, n, k, WeightDtype::Bf16);
-        for path in PATHS.into_iter().filter(|p| p.is_supported()) {
-            let mut got = vec![0.0; m * n];
-            matmul_packed_on(path, &x, m, &packed, &mut got);
-            assert!(
-                got[..n].iter().all(|v| *v == f32::INFINITY),
-                "{path:?}: {got:?}"
-            );
-            assert!(got[n..].iter().all(|v| v.is_nan()), "{path:?}: {got:?}");
+        // 2 rows: the register tiles; 18 rows: the AMX path.
+        for m in [2, 18] {
+            let (n, k) = (3, 5);
+            let mut x = vec![0.5f32; m * k];
+            x[1] = f32::INFINITY;
+            x[k + 2] = f32::NAN;
+            let w = vec![0.25f32; n * k];
+            let packed = PackedWeight::pack(&w, n, k, WeightDtype::Bf16);
+            for path in PATHS.into_iter().filter(|p| p.is_supported()) {
+                let mut got = vec![0.0; m * n];
+                matmul_packed_on(path, &x, m, &packed, &mut got);
+                assert!(
+                    got[..n].iter().all(|v| *v == f32::INFINITY),
+                    "{path:?}: {got:?}"
+                );
+                assert!(
+                    got[n..2 * n].iter().all(|v| v.is_nan()),
+                    "{path:?}: {got:?}"
+                );
+                assert!(
+                    got[2 * n..].iter().all(|v| *v == 0.625),
+                    "{path:?}: {got:?}"
+                );
+            }
         }
     }
 }
