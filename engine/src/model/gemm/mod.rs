@@ -132,7 +132,7 @@ pub enum PackedWeight {
 }
 
 /// Panels of one element type: `panels × kp × NR` values, `kp` being `k` padded with zeros (to 1
-/// for f32, to [`BF16_K_PAD`] for bf16).
+/// for f32, to 32 (`BF16_K_PAD`, a multiple of the AMX k step) for bf16).
 #[derive(Clone, Debug)]
 pub struct Panels<W> {
     data: Vec<W>,
