@@ -120,15 +120,18 @@ fn configure_thread() {
     }
 }
 
-/// `out[i][j] = Σ_p dot(x[i·half + p], panel pair (p, j))` for `i < rows` (16 or 32), where
-/// `x` holds `rows` rows of `half` bf16 pairs (see `super::pairs_of`) and `half` is a multiple
-/// of 16 (the panels' `k` is padded to [`K_STEP`]). Rows of `out` past `rows` are left as they
-/// are. Only called when [`supported`] said yes.
-pub(super) fn block(x: &[u32], rows: usize, half: usize, panel: &[bf16], out: &mut Block) {
-    assert!(
-        rows == TILE_ROWS || rows == BLOCK_ROWS,
-        "AMX block of {rows} rows"
-    );
+/// `out[i][j] = Σ_p dot(x[i·half + p], panel pair (p, j))` for `i < rows`, `rows` being `mr`
+/// (1..=32) rounded up to whole tiles (16 or 32): `x` holds `rows` rows of `half` bf16 pairs
+/// (see `super::pairs_of`; rows past `mr` zeros or anything) and `half` is a multiple of 16
+/// (the panels' `k` is padded to [`K_STEP`]). Rows of `out` past `rows` are left as they are.
+/// Only called when [`supported`] said yes.
+pub(super) fn block(x: &[u32], mr: usize, half: usize, panel: &[bf16], out: &mut Block) {
+    assert!((1..=BLOCK_ROWS).contains(&mr), "AMX block of {mr} rows");
+    let rows = if mr > TILE_ROWS {
+        BLOCK_ROWS
+    } else {
+        TILE_ROWS
+    };
     assert!(
         half > 0 && half.is_multiple_of(K_STEP / 2),
         "k pairs {half} not padded"

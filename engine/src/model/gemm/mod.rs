@@ -286,14 +286,7 @@ pub fn matmul_packed_on(path: MatmulPath, x: &[f32], m: usize, w: &PackedWeight,
                         m,
                         p,
                         out,
-                        |x, mr, panel, _, t| {
-                            let rows = if mr > amx::BLOCK_ROWS / 2 {
-                                amx::BLOCK_ROWS
-                            } else {
-                                amx::BLOCK_ROWS / 2
-                            };
-                            amx::block(x, rows, half, panel, t);
-                        },
+                        |x, mr, panel, _, t| amx::block(x, mr, half, panel, t),
                     );
                 })
             });
